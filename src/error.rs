@@ -1,0 +1,249 @@
+//! Error types, one enum per direction (as the `age` crate does).
+//!
+//! * [`FormatError`]: the bytes of a container header are not what the format allows.
+//! * [`KeyError`]: a key could not be loaded, parsed or converted.
+//! * [`DecryptError`]: a container could not be decrypted (wraps the two above).
+//! * [`EncryptError`]: a container could not be written.
+//!
+//! Every message says what was wrong and, where it matters, what was tried.
+
+use std::fmt;
+use std::io;
+
+use crate::keys::{IdConvention, KeyId};
+
+/// A container header does not follow the mail-crypt format.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FormatError {
+    /// The input does not start with `CRYPTED\x03\x07`.
+    #[error(
+        "not a mail-crypt container: the input does not start with the CRYPTED\\x03\\x07 magic"
+    )]
+    NotEncrypted,
+    /// The version byte after the magic is neither 1 nor 2.
+    #[error("unsupported container version {0} (only 1 and 2 exist)")]
+    UnsupportedVersion(u8),
+    /// The input ended inside the header.
+    #[error("truncated header: the input ended while reading {what} (needed {needed} more bytes)")]
+    Truncated {
+        /// The field being read.
+        what: &'static str,
+        /// How many bytes were missing.
+        needed: usize,
+    },
+    /// The declared header length is larger than the cap.
+    #[error("header length {len} exceeds the limit of {max} bytes")]
+    HeaderTooLarge {
+        /// Declared length.
+        len: u64,
+        /// The cap ([`crate::container::MAX_HEADER_LEN`]).
+        max: usize,
+    },
+    /// A field is malformed or lengths disagree.
+    #[error("malformed header: {field}: {reason}")]
+    Malformed {
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// More recipients than the cap.
+    #[error("header lists {count} recipients, more than the limit of {max}")]
+    TooManyRecipients {
+        /// Declared count.
+        count: usize,
+        /// The cap ([`crate::container::MAX_RECIPIENTS`]).
+        max: usize,
+    },
+}
+
+impl FormatError {
+    pub(crate) fn malformed(field: &'static str, reason: impl Into<String>) -> Self {
+        FormatError::Malformed {
+            field,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A key could not be loaded or used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The text is in no key form mailcrypt knows.
+    #[error("unrecognised key format: {0}")]
+    UnknownFormat(String),
+    /// The key is of a type or curve mailcrypt does not support.
+    #[error("unsupported key: {0}")]
+    Unsupported(String),
+    /// The key is encrypted and no password was given.
+    #[error("the key is encrypted with a password, but no password was given")]
+    PasswordRequired,
+    /// The password did not decrypt the key.
+    #[error("wrong password (or corrupt encrypted key): {0}")]
+    WrongPassword(String),
+    /// The bytes are not a valid key of the declared kind.
+    #[error("invalid key: {0}")]
+    Invalid(String),
+    /// A public key was given where a private key is needed.
+    #[error("the key is a public key; a private key is needed here")]
+    NotPrivate,
+    /// The key id stored with the key does not match the key.
+    #[error("key id mismatch: stored {stored}, computed {computed}")]
+    IdMismatch {
+        /// The id stored in the key string.
+        stored: String,
+        /// The ids computed from the key.
+        computed: String,
+    },
+    /// Reading a key file failed.
+    #[error("I/O error reading key: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Which key was looked for and which keys were available, for
+/// [`DecryptError::NoMatchingKey`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySearch {
+    /// The recipient ids in the container header.
+    pub wanted: Vec<KeyId>,
+    /// For every key in the ring: a label and its ids under every convention.
+    pub tried: Vec<(String, Vec<(IdConvention, KeyId)>)>,
+}
+
+impl fmt::Display for KeySearch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the file is encrypted for key id")?;
+        if self.wanted.len() > 1 {
+            write!(f, "s")?;
+        }
+        for (i, w) in self.wanted.iter().enumerate() {
+            write!(f, "{}{}", if i == 0 { " " } else { ", " }, w)?;
+        }
+        if self.tried.is_empty() {
+            return write!(f, "; no private key was given");
+        }
+        write!(f, "; tried")?;
+        for (i, (label, ids)) in self.tried.iter().enumerate() {
+            write!(f, "{} {label} (", if i == 0 { "" } else { ";" })?;
+            for (j, (conv, id)) in ids.iter().enumerate() {
+                write!(f, "{}{conv} {id}", if j == 0 { "" } else { ", " })?;
+            }
+            write!(f, ")")?;
+        }
+        Ok(())
+    }
+}
+
+/// A container could not be decrypted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The header is malformed.
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    /// No key in the key ring matches a recipient of the file.
+    #[error("no private key available: {0}")]
+    NoMatchingKey(Box<KeySearch>),
+    /// The header names a cipher mailcrypt does not implement.
+    #[error("unsupported body cipher {0}")]
+    UnsupportedCipher(String),
+    /// The header names a hash mailcrypt does not implement.
+    #[error("unsupported MAC/hash algorithm {0}")]
+    UnsupportedHash(String),
+    /// The recipient key type byte is unknown.
+    #[error("unsupported recipient key type {0:#04x}")]
+    UnsupportedKeyType(u8),
+    /// The header combines options that cannot be decrypted together.
+    #[error("unsupported combination: {0}")]
+    Unsupported(String),
+    /// The matching key failed to unwrap the session key.
+    #[error("session key unwrap failed with key {key_id}: {reason}")]
+    Unwrap {
+        /// The id of the key that was used.
+        key_id: KeyId,
+        /// What failed.
+        reason: String,
+    },
+    /// The unwrapped session key does not match the key-check hash.
+    #[error(
+        "key check failed: the unwrapped session key does not match the header's key-check hash (wrong key or corrupt header)"
+    )]
+    KeyCheck,
+    /// The body's authentication tag or HMAC did not verify.
+    #[error(
+        "authentication failed: the {what} does not match (the file is corrupt or was tampered with)"
+    )]
+    Authentication {
+        /// `"AEAD tag"` or `"HMAC"`.
+        what: &'static str,
+    },
+    /// The body ended too early.
+    #[error("truncated body: {0}")]
+    TruncatedBody(String),
+    /// CBC padding is invalid.
+    #[error("invalid padding at the end of the body")]
+    BadPadding,
+    /// Verified mode over a non-seekable input needs more memory than allowed.
+    #[error(
+        "verified mode needs to buffer the ciphertext, which exceeds the limit of {limit} bytes"
+    )]
+    BufferLimit {
+        /// The cap given by the caller.
+        limit: u64,
+    },
+    /// The caller asked for integrity and the file has none.
+    #[error("the file has no integrity protection ({0}) and integrity was required")]
+    NoIntegrity(&'static str),
+    /// A key error while looking up or using a key.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// Reading the input failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}
+
+impl DecryptError {
+    /// Turn an `io::Error` produced by [`crate::Decryptor`]'s `Read` impl back
+    /// into the `DecryptError` it carries, if any.
+    pub fn from_io(err: io::Error) -> DecryptError {
+        if err.get_ref().is_some_and(|e| e.is::<DecryptError>()) {
+            match err.into_inner().map(|e| e.downcast::<DecryptError>()) {
+                Some(Ok(e)) => *e,
+                Some(Err(e)) => DecryptError::Io(io::Error::other(e)),
+                None => DecryptError::Io(io::Error::other("unknown error")),
+            }
+        } else {
+            DecryptError::Io(err)
+        }
+    }
+
+    pub(crate) fn into_io(self) -> io::Error {
+        match self {
+            DecryptError::Io(e) => e,
+            other => io::Error::new(io::ErrorKind::InvalidData, other),
+        }
+    }
+}
+
+/// A container could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// No recipient was given.
+    #[error("no recipient given")]
+    NoRecipients,
+    /// The requested options cannot be written for the chosen target.
+    #[error("unsupported for this target: {0}")]
+    Unsupported(String),
+    /// Key problem.
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    /// The OS random generator failed.
+    #[error("random number generator failed: {0}")]
+    Random(String),
+    /// Writing failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] io::Error),
+}

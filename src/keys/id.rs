@@ -1,0 +1,113 @@
+//! Key identifiers: the 32-byte SHA-256 ids Dovecot writes into headers, and
+//! the conventions different builds use to compute them.
+
+use std::fmt;
+
+use subtle::ConstantTimeEq;
+
+/// A 32-byte key id. Compared in constant time.
+#[derive(Clone, Copy, Eq)]
+pub struct KeyId([u8; 32]);
+
+impl KeyId {
+    /// Wrap 32 bytes.
+    pub const fn new(bytes: [u8; 32]) -> Self {
+        KeyId(bytes)
+    }
+
+    /// From a slice of exactly 32 bytes.
+    pub fn from_slice(s: &[u8]) -> Option<Self> {
+        <[u8; 32]>::try_from(s).ok().map(KeyId)
+    }
+
+    /// Parse 64 hex characters (either case).
+    ///
+    /// ```
+    /// use mailcrypt::keys::KeyId;
+    /// let id = KeyId::from_hex("ab13d251976dedab546b67354e7678821740dd534b749c2857f66bf62bbaddfd").unwrap();
+    /// assert_eq!(id.to_string(), "ab13d251976dedab546b67354e7678821740dd534b749c2857f66bf62bbaddfd");
+    /// ```
+    pub fn from_hex(s: &str) -> Option<Self> {
+        crate::hex::decode(s.trim()).and_then(|v| Self::from_slice(&v))
+    }
+
+    /// The raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Lower-case hex, as Dovecot writes ids in text.
+    pub fn to_hex(&self) -> String {
+        crate::hex::encode(&self.0)
+    }
+
+    /// SHA-256 of `data` as an id.
+    pub(crate) fn sha256(data: &[u8]) -> Self {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(data);
+        let mut a = [0u8; 32];
+        a.copy_from_slice(&d);
+        KeyId(a)
+    }
+}
+
+impl PartialEq for KeyId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+impl std::hash::Hash for KeyId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.to_hex())
+    }
+}
+
+/// How a key id was computed. Different Dovecot builds use different ones
+/// for the same key (see the crate documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum IdConvention {
+    /// SHA-256 of the DER SPKI with the EC point compressed: what every
+    /// correct build writes (OpenSSL 1.1, Debian-patched 2.3 on OpenSSL 3, 2.4).
+    SpkiCompressed,
+    /// SHA-256 of the DER SPKI with the EC point uncompressed: what
+    /// unpatched Dovecot 2.3 on OpenSSL 3 writes for keys loaded from a
+    /// usual (uncompressed-point) PEM file.
+    SpkiUncompressed,
+    /// Container v1 / Dovecot v1 key id: SHA-256 of the upper-case hex of
+    /// the compressed point.
+    V1,
+    /// SHA-256 of the DER SPKI of a key without point forms (RSA).
+    Spki,
+}
+
+impl IdConvention {
+    /// A stable short name (used in JSON output).
+    pub fn name(self) -> &'static str {
+        match self {
+            IdConvention::SpkiCompressed => "spki-compressed",
+            IdConvention::SpkiUncompressed => "spki-uncompressed",
+            IdConvention::V1 => "v1",
+            IdConvention::Spki => "spki",
+        }
+    }
+}
+
+impl fmt::Display for IdConvention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

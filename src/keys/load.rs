@@ -1,0 +1,354 @@
+//! Loading keys from PEM, DER and base64-of-PEM, with automatic detection.
+//!
+//! Parsing goes through the RustCrypto `pkcs8`, `spki`, `sec1` and
+//! `pem-rfc7468` crates; the only leniency added on top is what real
+//! Dovecot key files need: EC scalars shorter than the field (old OpenSSL
+//! wrote the P-521 test key with 65 bytes) are left-padded.
+
+use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
+use der::{Decode, Encode};
+use zeroize::Zeroizing;
+
+use super::{
+    Curve, OID_EC_PUBLIC_KEY, OID_RSA_ENCRYPTION, PointForm, PrivateKey, PrivateKind, PublicKey,
+    PublicKind,
+};
+use crate::error::KeyError;
+
+/// Nested base64 decoding is allowed this deep (Dovecot allows one level).
+const MAX_BASE64_DEPTH: u8 = 1;
+
+/// Largest key file accepted (Dovecot 2.4.4 caps keys at 16 KiB; PEM of
+/// RSA-16384 stays under that).
+pub const MAX_KEY_FILE_LEN: usize = 64 * 1024;
+
+fn invalid(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Invalid(e.to_string())
+}
+
+fn trim(data: &[u8]) -> &[u8] {
+    let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
+    let start = data
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len());
+    let end = data
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    data.get(start..end).unwrap_or_default()
+}
+
+enum Shape<'a> {
+    Pem,
+    Der,
+    DovecotString,
+    Jwk,
+    Base64(&'a [u8]),
+}
+
+fn shape(data: &[u8]) -> Shape<'_> {
+    if data.starts_with(b"-----BEGIN ") {
+        Shape::Pem
+    } else if data.first() == Some(&b'{') {
+        Shape::Jwk
+    } else if data.starts_with(b"1:")
+        || data.starts_with(b"2:")
+        || data.starts_with(b"1\t")
+        || data.starts_with(b"2\t")
+    {
+        Shape::DovecotString
+    } else if data.first() == Some(&0x30) {
+        Shape::Der
+    } else {
+        Shape::Base64(data)
+    }
+}
+
+fn decode_base64(data: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    use base64ct::{Base64, Encoding};
+    let compact: Zeroizing<Vec<u8>> = Zeroizing::new(
+        data.iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect(),
+    );
+    Base64::decode_vec(std::str::from_utf8(&compact).map_err(|_| not_a_key())?)
+        .map(Zeroizing::new)
+        .map_err(|_| not_a_key())
+}
+
+fn not_a_key() -> KeyError {
+    KeyError::UnknownFormat(
+        "not PEM, DER, or base64 of either (expected PKCS#8, SPKI, SEC1 or PKCS#1 key)".into(),
+    )
+}
+
+fn not_yet(what: &str) -> KeyError {
+    KeyError::UnknownFormat(format!("{what} keys are not supported yet"))
+}
+
+pub(crate) fn private_from_bytes(
+    data: &[u8],
+    password: Option<&[u8]>,
+) -> Result<PrivateKey, KeyError> {
+    private_at_depth(data, password, 0)
+}
+
+fn private_at_depth(
+    data: &[u8],
+    password: Option<&[u8]>,
+    depth: u8,
+) -> Result<PrivateKey, KeyError> {
+    if data.len() > MAX_KEY_FILE_LEN {
+        return Err(invalid(format!(
+            "key file larger than {MAX_KEY_FILE_LEN} bytes"
+        )));
+    }
+    let data = trim(data);
+    match shape(data) {
+        Shape::Pem => {
+            let (label, der) =
+                pem_rfc7468::decode_vec(data).map_err(|e| invalid(format!("PEM: {e}")))?;
+            let der = Zeroizing::new(der);
+            match label {
+                "PRIVATE KEY" => private_from_pkcs8(&der),
+                "ENCRYPTED PRIVATE KEY" => {
+                    let pw = password.ok_or(KeyError::PasswordRequired)?;
+                    let enc = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der).map_err(invalid)?;
+                    let doc = enc
+                        .decrypt(pw)
+                        .map_err(|e| KeyError::WrongPassword(e.to_string()))?;
+                    private_from_pkcs8(doc.as_bytes())
+                }
+                "EC PRIVATE KEY" => private_from_sec1(&der, None),
+                "RSA PRIVATE KEY" => {
+                    use rsa::pkcs1::DecodeRsaPrivateKey;
+                    let k = rsa::PrivateKey::from_pkcs1_der(&der).map_err(invalid)?;
+                    Ok(PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
+                }
+                "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::NotPrivate),
+                other => Err(KeyError::UnknownFormat(format!("PEM label \"{other}\""))),
+            }
+        }
+        Shape::Der => private_from_pkcs8(data)
+            .or_else(|e| private_from_sec1(data, None).map_err(|_| e))
+            .or_else(|e| {
+                use rsa::pkcs1::DecodeRsaPrivateKey;
+                rsa::PrivateKey::from_pkcs1_der(data)
+                    .map(|k| PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
+                    .map_err(|_| e)
+            }),
+        Shape::DovecotString => Err(not_yet("Dovecot key-string")),
+        Shape::Jwk => Err(not_yet("JWK")),
+        Shape::Base64(b) if depth < MAX_BASE64_DEPTH => {
+            let inner = decode_base64(b)?;
+            private_at_depth(&inner, password, depth + 1)
+        }
+        Shape::Base64(_) => Err(not_a_key()),
+    }
+}
+
+fn curve_of(params: Option<AnyRef<'_>>) -> Result<Option<Curve>, KeyError> {
+    match params {
+        None => Ok(None),
+        Some(p) => {
+            let oid = ObjectIdentifier::try_from(p).map_err(|_| {
+                KeyError::Unsupported("EC key with explicit curve parameters".into())
+            })?;
+            Curve::from_oid(&oid)
+                .map(Some)
+                .ok_or_else(|| KeyError::Unsupported(format!("EC curve {oid}")))
+        }
+    }
+}
+
+fn private_from_pkcs8(der: &[u8]) -> Result<PrivateKey, KeyError> {
+    let pki =
+        pkcs8::PrivateKeyInfoRef::from_der(der).map_err(|e| invalid(format!("PKCS#8: {e}")))?;
+    match pki.algorithm.oid {
+        OID_EC_PUBLIC_KEY => {
+            let curve = curve_of(pki.algorithm.parameters)?;
+            private_from_sec1(pki.private_key.as_bytes(), curve)
+        }
+        OID_RSA_ENCRYPTION => {
+            let k = rsa::PrivateKey::try_from(pki).map_err(invalid)?;
+            Ok(PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
+        }
+        other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+    }
+}
+
+fn private_from_sec1(der: &[u8], curve: Option<Curve>) -> Result<PrivateKey, KeyError> {
+    let ec =
+        sec1::EcPrivateKey::from_der(der).map_err(|e| invalid(format!("EC private key: {e}")))?;
+    let inner_curve = match ec.parameters {
+        Some(sec1::EcParameters::NamedCurve(oid)) => Some(
+            Curve::from_oid(&oid)
+                .ok_or_else(|| KeyError::Unsupported(format!("EC curve {oid}")))?,
+        ),
+        None => None,
+    };
+    let curve = match (curve, inner_curve) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(invalid("curve in algorithm and in key disagree"));
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => return Err(invalid("EC private key without a named curve")),
+    };
+    let form = ec.public_key.and_then(PointForm::of_sec1);
+    let key = ec_private_from_scalar(curve, ec.private_key, form)?;
+    if let Some(p) = ec.public_key {
+        let ours = key
+            .public_key()
+            .sec1_point(form.unwrap_or(PointForm::Uncompressed));
+        if ours.as_deref() != Some(p) {
+            return Err(invalid(
+                "embedded public key does not belong to the private key",
+            ));
+        }
+    }
+    Ok(key)
+}
+
+/// Build an EC private key from a big-endian scalar of any length (leading
+/// zeros stripped or padded as needed).
+pub(crate) fn ec_private_from_scalar(
+    curve: Curve,
+    scalar: &[u8],
+    form: Option<PointForm>,
+) -> Result<PrivateKey, KeyError> {
+    let n = curve.field_len();
+    let start = scalar.iter().position(|b| *b != 0).unwrap_or(scalar.len());
+    let sig = scalar.get(start..).unwrap_or_default();
+    if sig.len() > n {
+        return Err(invalid(format!("EC scalar longer than {n} bytes")));
+    }
+    let mut padded = Zeroizing::new(vec![0u8; n]);
+    if let Some(dst) = padded.get_mut(n - sig.len()..) {
+        dst.copy_from_slice(sig);
+    }
+    let bad = |_| invalid(format!("EC scalar out of range for {curve}"));
+    let kind = match curve {
+        Curve::P256 => PrivateKind::P256(p256::SecretKey::from_slice(&padded).map_err(bad)?),
+        Curve::P384 => PrivateKind::P384(p384::SecretKey::from_slice(&padded).map_err(bad)?),
+        Curve::P521 => PrivateKind::P521(p521::SecretKey::from_slice(&padded).map_err(bad)?),
+    };
+    Ok(PrivateKey::new(kind, form))
+}
+
+pub(crate) fn public_from_bytes(data: &[u8]) -> Result<PublicKey, KeyError> {
+    public_at_depth(data, 0)
+}
+
+fn public_at_depth(data: &[u8], depth: u8) -> Result<PublicKey, KeyError> {
+    if data.len() > MAX_KEY_FILE_LEN {
+        return Err(invalid(format!(
+            "key file larger than {MAX_KEY_FILE_LEN} bytes"
+        )));
+    }
+    let data = trim(data);
+    match shape(data) {
+        Shape::Pem => {
+            let (label, der) =
+                pem_rfc7468::decode_vec(data).map_err(|e| invalid(format!("PEM: {e}")))?;
+            let der = Zeroizing::new(der);
+            match label {
+                "PUBLIC KEY" => public_from_spki(&der),
+                "RSA PUBLIC KEY" => {
+                    use rsa::pkcs1::DecodeRsaPublicKey;
+                    let k = rsa::PublicKey::from_pkcs1_der(&der).map_err(invalid)?;
+                    Ok(PublicKey {
+                        kind: PublicKind::Rsa(Box::new(k)),
+                        source_form: None,
+                    })
+                }
+                _ => private_at_depth(data, None, depth).map(|k| k.public_key().clone()),
+            }
+        }
+        Shape::Der => public_from_spki(data).or_else(|e| {
+            private_at_depth(data, None, depth)
+                .map(|k| k.public_key().clone())
+                .map_err(|_| e)
+        }),
+        Shape::DovecotString => Err(not_yet("Dovecot key-string")),
+        Shape::Jwk => Err(not_yet("JWK")),
+        Shape::Base64(b) if depth < MAX_BASE64_DEPTH => {
+            let inner = decode_base64(b)?;
+            public_at_depth(&inner, depth + 1)
+        }
+        Shape::Base64(_) => Err(not_a_key()),
+    }
+}
+
+pub(crate) fn public_from_spki(der: &[u8]) -> Result<PublicKey, KeyError> {
+    let spki =
+        spki::SubjectPublicKeyInfoRef::from_der(der).map_err(|e| invalid(format!("SPKI: {e}")))?;
+    match spki.algorithm.oid {
+        OID_EC_PUBLIC_KEY => {
+            let curve = curve_of(spki.algorithm.parameters)?
+                .ok_or_else(|| invalid("EC public key without a named curve"))?;
+            let point = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| invalid("unaligned BIT STRING"))?;
+            ec_public_from_sec1(curve, point)
+        }
+        OID_RSA_ENCRYPTION => {
+            let k = rsa::PublicKey::try_from(spki).map_err(invalid)?;
+            Ok(PublicKey {
+                kind: PublicKind::Rsa(Box::new(k)),
+                source_form: None,
+            })
+        }
+        other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+    }
+}
+
+/// An EC public key from a SEC1 point in any form.
+pub(crate) fn ec_public_from_sec1(curve: Curve, point: &[u8]) -> Result<PublicKey, KeyError> {
+    let bad = |_| invalid(format!("not a valid {curve} point"));
+    let kind = match curve {
+        Curve::P256 => PublicKind::P256(p256::PublicKey::from_sec1_bytes(point).map_err(bad)?),
+        Curve::P384 => PublicKind::P384(p384::PublicKey::from_sec1_bytes(point).map_err(bad)?),
+        Curve::P521 => PublicKind::P521(p521::PublicKey::from_sec1_bytes(point).map_err(bad)?),
+    };
+    Ok(PublicKey {
+        kind,
+        source_form: PointForm::of_sec1(point),
+    })
+}
+
+pub(crate) fn private_to_pkcs8(
+    key: &PrivateKey,
+    form: PointForm,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let (curve, scalar) = match &key.kind {
+        PrivateKind::Rsa(k) => {
+            use rsa::pkcs8::EncodePrivateKey;
+            let doc = k.to_pkcs8_der().map_err(invalid)?;
+            return Ok(Zeroizing::new(doc.as_bytes().to_vec()));
+        }
+        PrivateKind::P256(k) => (Curve::P256, Zeroizing::new(k.to_bytes().to_vec())),
+        PrivateKind::P384(k) => (Curve::P384, Zeroizing::new(k.to_bytes().to_vec())),
+        PrivateKind::P521(k) => (Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
+    };
+    let point = key.public_key().sec1_point(form).unwrap_or_default();
+    let inner = sec1::EcPrivateKey {
+        private_key: &scalar,
+        parameters: None,
+        public_key: Some(&point),
+    };
+    let inner_der = Zeroizing::new(inner.to_der().map_err(invalid)?);
+    let curve_oid = curve.oid();
+    let params = AnyRef::from(&curve_oid);
+    let pki = pkcs8::PrivateKeyInfoRef {
+        algorithm: spki::AlgorithmIdentifier {
+            oid: OID_EC_PUBLIC_KEY,
+            parameters: Some(params),
+        },
+        private_key: OctetStringRef::new(&inner_der).map_err(invalid)?,
+        public_key: None,
+    };
+    Ok(Zeroizing::new(pki.to_der().map_err(invalid)?))
+}

@@ -1,0 +1,57 @@
+//! # mailcrypt
+//!
+//! Pure-Rust reader and writer for Dovecot's *mail-crypt* encrypted mail
+//! (`CRYPTED\x03\x07` containers, format versions 1 and 2) and the key
+//! formats Dovecot uses. No OpenSSL anywhere.
+//!
+//! Every container names its recipient key by a 32-byte *key id*, the
+//! SHA-256 of the key's DER SubjectPublicKeyInfo. Dovecot means to hash the
+//! EC point in compressed form, but upstream Dovecot 2.3 built against
+//! OpenSSL 3 hashes the point form of the PEM file it loaded (usually
+//! uncompressed), so the same key opens a mail in one build and not in
+//! another. mailcrypt computes every convention ([`keys::IdConvention`])
+//! for every key and finds the key whichever build wrote the file.
+//!
+//! ```
+//! use std::io::Read;
+//! use mailcrypt::{Decryptor, keys::{KeyRing, PrivateKey, IdConvention}};
+//!
+//! let key = std::fs::read("vectors/dovecot/sample-v2.key.pem")?;
+//! let mut ring = KeyRing::new();
+//! ring.add(PrivateKey::from_bytes(&key, None)?);
+//! // Written by unpatched Dovecot 2.3 on OpenSSL 3: uncompressed-point id.
+//! let file = std::fs::File::open("vectors/dovecot/generated-2.3.21.1/gen23-openssl3-v2-aead-to-pem-pubkey.bin")?;
+//! let mut dec = Decryptor::new(file, &ring)?;
+//! assert_eq!(dec.info().matched.as_ref().unwrap().convention, IdConvention::SpkiUncompressed);
+//! let mut plain = String::new();
+//! dec.read_to_string(&mut plain)?;
+//! assert_eq!(plain, "hello\n");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Layout: [`container`] parses and writes headers (no crypto), [`keys`]
+//! loads keys and computes ids, `wrap` unwraps per-recipient session keys,
+//! `stream` runs the body ciphers, [`Decryptor`] and [`Encryptor`] tie them
+//! together.
+
+#![forbid(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
+#![warn(missing_docs)]
+
+pub mod container;
+mod decryptor;
+mod encryptor;
+mod error;
+mod hex;
+pub mod keys;
+pub mod stream;
+mod wrap;
+
+pub use decryptor::{ContainerInfo, DecryptOptions, Decryptor, KeyMatch, is_encrypted};
+pub use encryptor::{Encryptor, StreamWriter, Target};
+pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch};
+pub use wrap::MAX_ROUNDS;

@@ -1,0 +1,109 @@
+//! `Write` adapter that encrypts a body in constant memory.
+//!
+//! The header is written lazily with the first plaintext byte, because
+//! Dovecot writes an empty mail as a 0-byte file. The trailer (AEAD tag or
+//! HMAC) is written only by `finish`; a writer dropped without `finish`
+//! leaves a file whose last chunk and trailer are missing, which every
+//! reader rejects (for authenticated formats).
+
+use std::io::{self, Write};
+
+use super::CHUNK_LEN;
+use super::cipher::{BodyCipher, pkcs7_pad};
+
+pub(crate) struct BodyWriter<W: Write> {
+    inner: W,
+    header: Option<Vec<u8>>,
+    cipher: Option<BodyCipher>,
+    buf: Vec<u8>,
+    block_mode: bool,
+}
+
+impl<W: Write> BodyWriter<W> {
+    pub(crate) fn new(inner: W, header: Vec<u8>, cipher: BodyCipher) -> Self {
+        let block_mode = cipher.is_block_mode();
+        BodyWriter {
+            inner,
+            header: Some(header),
+            cipher: Some(cipher),
+            buf: Vec::with_capacity(CHUNK_LEN + 16),
+            block_mode,
+        }
+    }
+
+    fn write_header(&mut self) -> io::Result<()> {
+        if let Some(h) = self.header.take() {
+            self.inner.write_all(&h)?;
+        }
+        Ok(())
+    }
+
+    fn flush_chunk(&mut self, keep_tail: bool) -> io::Result<()> {
+        let cipher = self
+            .cipher
+            .as_mut()
+            .ok_or_else(|| io::Error::other("writer already finished"))?;
+        let mut n = self.buf.len();
+        if self.block_mode && keep_tail {
+            n -= n % 16;
+        }
+        if n == 0 {
+            return Ok(());
+        }
+        cipher.update(self.buf.get_mut(..n).unwrap_or_default());
+        self.write_header()?;
+        self.inner
+            .write_all(self.buf.get(..n).unwrap_or_default())?;
+        self.buf.drain(..n);
+        Ok(())
+    }
+
+    /// Encrypt what is buffered, write the trailer, flush, and return the
+    /// inner writer. Empty input produces no output at all.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        if self.header.is_some() && self.buf.is_empty() {
+            // Nothing was written: Dovecot's empty container is 0 bytes.
+            self.inner.flush()?;
+            return Ok(self.inner);
+        }
+        if self.block_mode {
+            let full = self.buf.len() - self.buf.len() % 16;
+            let tail = self.buf.split_off(full);
+            self.buf.extend_from_slice(&pkcs7_pad(&tail));
+        }
+        self.flush_chunk(false)?;
+        self.write_header()?;
+        let cipher = self
+            .cipher
+            .take()
+            .ok_or_else(|| io::Error::other("writer already finished"))?;
+        self.inner.write_all(&cipher.trailer())?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for BodyWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.cipher.is_none() {
+            return Err(io::Error::other("writer already finished"));
+        }
+        let room = CHUNK_LEN + 16 - self.buf.len();
+        let n = room.min(data.len());
+        self.buf
+            .extend_from_slice(data.get(..n).unwrap_or_default());
+        if self.buf.len() >= CHUNK_LEN {
+            self.flush_chunk(true)?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Whole blocks can go out; the final partial block and the trailer
+        // wait for `finish`.
+        if !self.buf.is_empty() {
+            self.flush_chunk(true)?;
+        }
+        self.inner.flush()
+    }
+}

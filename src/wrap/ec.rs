@@ -1,0 +1,64 @@
+//! ECDH on the NIST curves: the raw x-coordinate, left-padded to the field
+//! size, exactly as OpenSSL's `EVP_PKEY_derive` returns it.
+
+use zeroize::Zeroizing;
+
+use crate::keys::{Curve, KeyType, PointForm, PrivateKey, PublicKey};
+use crate::keys::{PrivateKind, PublicKind};
+
+/// Shared secret between our private key and a peer point in any SEC1 form.
+pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+    fn derive<C>(
+        sk: &elliptic_curve::SecretKey<C>,
+        peer: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, String>
+    where
+        C: elliptic_curve::CurveArithmetic,
+        elliptic_curve::AffinePoint<C>:
+            elliptic_curve::sec1::FromSec1Point<C> + elliptic_curve::sec1::ToSec1Point<C>,
+        elliptic_curve::FieldBytesSize<C>: elliptic_curve::sec1::ModulusSize,
+    {
+        let pk = elliptic_curve::PublicKey::<C>::from_sec1_bytes(peer)
+            .map_err(|_| "the ephemeral key is not a valid point on the key's curve".to_string())?;
+        let ss = elliptic_curve::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
+        Ok(Zeroizing::new(ss.raw_secret_bytes().to_vec()))
+    }
+    match &key.kind {
+        PrivateKind::P256(k) => derive(k, peer),
+        PrivateKind::P384(k) => derive(k, peer),
+        PrivateKind::P521(k) => derive(k, peer),
+        PrivateKind::Rsa(_) => Err("an RSA key cannot open an EC recipient".into()),
+    }
+}
+
+/// Make a fresh ephemeral key on the recipient's curve; return its public
+/// point in `form` and the shared secret.
+pub(crate) fn ephemeral_agree(
+    recipient: &PublicKey,
+    form: PointForm,
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), String> {
+    let curve = match recipient.key_type() {
+        KeyType::Ec(c) => c,
+        other => return Err(format!("{other} is not an EC key")),
+    };
+    let eph = PrivateKey::generate_ec(curve).map_err(|e| e.to_string())?;
+    let point = eph
+        .public_key()
+        .sec1_point(form)
+        .ok_or_else(|| "no point".to_string())?;
+    let peer = recipient
+        .sec1_point(PointForm::Uncompressed)
+        .ok_or_else(|| "no point".to_string())?;
+    let secret = shared_secret(&eph, &peer)?;
+    debug_assert_eq!(secret.len(), curve_len(&recipient.kind));
+    Ok((point, secret))
+}
+
+fn curve_len(k: &PublicKind) -> usize {
+    match k {
+        PublicKind::P256(_) => Curve::P256.field_len(),
+        PublicKind::P384(_) => Curve::P384.field_len(),
+        PublicKind::P521(_) => Curve::P521.field_len(),
+        PublicKind::Rsa(_) => 0,
+    }
+}

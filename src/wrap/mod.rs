@@ -1,0 +1,219 @@
+//! Per-recipient session-key wrapping.
+//!
+//! * v2, EC (key type 2): ECDH → PBKDF2-HMAC-<header hash>(secret, salt =
+//!   the ephemeral key exactly as stored, rounds) → 48 bytes → AES-256-CBC
+//!   (PKCS#7) over the session blob.
+//! * v2, RSA (key type 1): RSA-OAEP with SHA-1 and MGF1-SHA-1.
+//! * v1: ECDH → SHA-256 → AES-256-CTR with a zero IV over the 32-byte seed.
+//!
+//! Then the 2048-step key-check chain over the blob, compared in constant
+//! time.
+
+pub(crate) mod ec;
+pub(crate) mod hash;
+
+use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::container::{HeaderV1, HeaderV2, Recipient, RecipientType};
+use crate::error::{DecryptError, EncryptError};
+use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, PublicKind};
+use hash::Hash;
+
+/// Largest PBKDF2 iteration count accepted from a header (Dovecot writes
+/// 2048); a hostile header cannot make a reader spin for minutes.
+pub const MAX_ROUNDS: u32 = 1_000_000;
+
+type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
+type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
+type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
+
+/// AES-256-CBC decryption with PKCS#7 padding removal.
+pub(crate) fn aes256_cbc_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let dec = Aes256CbcDec::new_from_slices(key, iv).ok()?;
+    let mut buf = Zeroizing::new(data.to_vec());
+    let len = dec
+        .decrypt_padded::<aes::cipher::block_padding::Pkcs7>(&mut buf)
+        .ok()?
+        .len();
+    buf.truncate(len);
+    Some(buf)
+}
+
+/// AES-256-CBC encryption with PKCS#7 padding.
+pub(crate) fn aes256_cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+    let enc = Aes256CbcEnc::new_from_slices(key, iv).ok()?;
+    let mut buf = vec![0u8; data.len() + 16 - data.len() % 16];
+    buf.get_mut(..data.len())?.copy_from_slice(data);
+    let n = enc
+        .encrypt_padded::<aes::cipher::block_padding::Pkcs7>(&mut buf, data.len())
+        .ok()?
+        .len();
+    buf.truncate(n);
+    Some(buf)
+}
+
+/// AES-256-CTR with a zero IV (v1 containers and v1 key strings).
+pub(crate) fn aes256_ctr_zero_iv(key: &[u8], data: &mut [u8]) -> Option<()> {
+    let mut c = Aes256Ctr::new_from_slices(key, &[0u8; 16]).ok()?;
+    c.apply_keystream(data);
+    Some(())
+}
+
+fn unwrap_err(m: &MatchedKey, reason: impl Into<String>) -> DecryptError {
+    DecryptError::Unwrap {
+        key_id: m.id,
+        reason: reason.into(),
+    }
+}
+
+/// Unwrap the session blob of recipient `r` with key `m`, check its length
+/// and the key-check hash.
+pub(crate) fn unwrap_v2(
+    h: &HeaderV2,
+    r: &Recipient,
+    m: &MatchedKey,
+    blob_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+    let hash =
+        Hash::from_alg(&h.hash).ok_or_else(|| DecryptError::UnsupportedHash(h.hash.name()))?;
+    if h.same_calg() {
+        return Err(DecryptError::Unsupported(
+            "flag 0x10 (SAME_CALG: key wrapped with the body cipher) is not supported yet".into(),
+        ));
+    }
+    let blob = match (r.key_type, &m.key.kind) {
+        (RecipientType::Ec, PrivateKind::P256(_) | PrivateKind::P384(_) | PrivateKind::P521(_)) => {
+            if h.rounds == 0 || h.rounds > MAX_ROUNDS {
+                return Err(unwrap_err(
+                    m,
+                    format!("PBKDF2 rounds {} outside 1..={MAX_ROUNDS}", h.rounds),
+                ));
+            }
+            let secret =
+                ec::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+            let mut kek = Zeroizing::new([0u8; 48]);
+            hash.pbkdf2(&secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
+            let (k, iv) = kek.split_at(32);
+            aes256_cbc_decrypt(k, iv, &r.encrypted_key).ok_or_else(|| {
+                unwrap_err(
+                    m,
+                    "AES-256-CBC unwrap failed (bad padding: wrong key or corrupt data)",
+                )
+            })?
+        }
+        (RecipientType::Rsa, PrivateKind::Rsa(k)) => Zeroizing::new(
+            k.oaep_decrypt::<sha1::Sha1>(&r.encrypted_key)
+                .map_err(|_| {
+                    unwrap_err(m, "RSA-OAEP decryption failed (wrong key or corrupt data)")
+                })?,
+        ),
+        (RecipientType::Ec | RecipientType::Rsa, _) => {
+            return Err(unwrap_err(
+                m,
+                format!(
+                    "recipient type {:#04x} does not fit a {} key",
+                    r.key_type.to_byte(),
+                    m.key.key_type()
+                ),
+            ));
+        }
+        (other, _) => return Err(DecryptError::UnsupportedKeyType(other.to_byte())),
+    };
+    if blob.len() != blob_len {
+        return Err(unwrap_err(
+            m,
+            format!(
+                "session key is {} bytes, the cipher needs {blob_len}",
+                blob.len()
+            ),
+        ));
+    }
+    // Dovecot ≤ 2.4.2 compared only min(stored, digest) bytes, so a stored
+    // length of 0 passed; mailcrypt requires the full digest, as 2.4.3+ does.
+    let check = hash.key_check(&blob);
+    if check.len() != h.key_check.len() || !bool::from(check.ct_eq(&h.key_check)) {
+        return Err(DecryptError::KeyCheck);
+    }
+    Ok(blob)
+}
+
+/// Unwrap a v1 seed with key `m`; checks the seed hash.
+pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+    if !matches!(m.key.key_type(), KeyType::Ec(_)) {
+        return Err(unwrap_err(m, "v1 containers need an EC key"));
+    }
+    if h.seed_hash.len() != 32 || h.encrypted_seed.len() != 32 {
+        return Err(unwrap_err(
+            m,
+            "v1 seed hash and encrypted seed must be 32 bytes",
+        ));
+    }
+    let secret = ec::shared_secret(&m.key, &h.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+    let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
+    let mut seed = Zeroizing::new(h.encrypted_seed.clone());
+    aes256_ctr_zero_iv(&kek, &mut seed).ok_or_else(|| unwrap_err(m, "bad key length"))?;
+    let check = Hash::Sha256.digest(&[&seed]);
+    if !bool::from(check.ct_eq(&h.seed_hash)) {
+        return Err(DecryptError::KeyCheck);
+    }
+    Ok(seed)
+}
+
+/// Wrapped session blob for one v2 recipient.
+pub(crate) struct Wrapped {
+    pub(crate) key_type: RecipientType,
+    pub(crate) ephemeral_key: Vec<u8>,
+    pub(crate) encrypted_key: Vec<u8>,
+}
+
+/// Wrap `blob` for `recipient` (v2).
+pub(crate) fn wrap_v2(
+    recipient: &PublicKey,
+    blob: &[u8],
+    hash: Hash,
+    rounds: u32,
+    eph_form: PointForm,
+) -> Result<Wrapped, EncryptError> {
+    match &recipient.kind {
+        PublicKind::Rsa(k) => {
+            let ek = k
+                .oaep_encrypt::<sha1::Sha1>(blob)
+                .map_err(|e| EncryptError::Unsupported(format!("RSA-OAEP: {e}")))?;
+            Ok(Wrapped {
+                key_type: RecipientType::Rsa,
+                ephemeral_key: Vec::new(),
+                encrypted_key: ek,
+            })
+        }
+        PublicKind::P256(_) | PublicKind::P384(_) | PublicKind::P521(_) => {
+            let (eph, secret) =
+                ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+            let mut kek = Zeroizing::new([0u8; 48]);
+            hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
+            let (k, iv) = kek.split_at(32);
+            let ek = aes256_cbc_encrypt(k, iv, blob)
+                .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
+            Ok(Wrapped {
+                key_type: RecipientType::Ec,
+                ephemeral_key: eph,
+                encrypted_key: ek,
+            })
+        }
+    }
+}
+
+/// Wrap a v1 seed: returns (ephemeral point, encrypted seed).
+pub(crate) fn wrap_v1(
+    recipient: &PublicKey,
+    seed: &[u8; 32],
+    eph_form: PointForm,
+) -> Result<(Vec<u8>, Vec<u8>), EncryptError> {
+    let (eph, secret) = ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+    let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
+    let mut enc = seed.to_vec();
+    aes256_ctr_zero_iv(&kek, &mut enc)
+        .ok_or_else(|| EncryptError::Unsupported("AES-256-CTR".into()))?;
+    Ok((eph, enc))
+}
