@@ -4,7 +4,10 @@ use std::io::{self, Read, Seek, SeekFrom};
 
 use zeroize::Zeroizing;
 
-use crate::container::{CipherAlg, Header, HeaderV2, Integrity, MAGIC, RecipientType};
+use crate::container::{
+    CipherAlg, FLAG_AEAD, FLAG_HMAC, FLAG_NONE, FLAG_SAME_CALG, Header, HeaderV2, Integrity, MAGIC,
+    RecipientType,
+};
 use crate::error::{DecryptError, FormatError};
 use crate::keys::{IdConvention, KeyId, KeyRing, MatchedKey};
 use crate::stream::BodyReader;
@@ -47,19 +50,11 @@ impl ContainerInfo {
 }
 
 /// Options for [`Decryptor`].
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct DecryptOptions {
     /// Refuse files without integrity protection (v1, v2 with flag NONE).
     pub require_integrity: bool,
-}
-
-impl Default for DecryptOptions {
-    fn default() -> Self {
-        DecryptOptions {
-            require_integrity: false,
-        }
-    }
 }
 
 impl DecryptOptions {
@@ -77,7 +72,7 @@ impl DecryptOptions {
 
 enum Body<R> {
     Empty,
-    Stream(BodyReader<R>),
+    Stream(Box<BodyReader<R>>),
 }
 
 /// Reads a mail-crypt container and yields its plaintext through
@@ -147,7 +142,11 @@ impl<R: Read> Decryptor<R> {
         let cipher = session.cipher(Direction::Decrypt)?;
         Ok(Decryptor {
             info,
-            body: Body::Stream(BodyReader::new(reader, cipher, session.trailer_len())),
+            body: Body::Stream(Box::new(BodyReader::new(
+                reader,
+                cipher,
+                session.trailer_len(),
+            ))),
             session: Some(session),
         })
     }
@@ -161,7 +160,7 @@ impl<R: Read> Decryptor<R> {
     pub fn into_inner(self) -> Option<R> {
         match self.body {
             Body::Empty => None,
-            Body::Stream(b) => Some(b.into_inner()),
+            Body::Stream(b) => Some((*b).into_inner()),
         }
     }
 }
@@ -379,6 +378,21 @@ fn open_v2(
     keys: &KeyRing,
     opts: &DecryptOptions,
 ) -> Result<(Session, usize, MatchedKey), DecryptError> {
+    let known = FLAG_HMAC | FLAG_AEAD | FLAG_NONE | FLAG_SAME_CALG;
+    if h.flags & !known != 0 {
+        // Dovecot ignores unknown bits, but none of its writers sets any;
+        // refusing them keeps every header bit meaningful.
+        return Err(DecryptError::Unsupported(format!(
+            "unknown flag bits {:#x}",
+            h.flags & !known
+        )));
+    }
+    if (h.flags & (FLAG_HMAC | FLAG_AEAD | FLAG_NONE)).count_ones() > 1 {
+        return Err(DecryptError::Unsupported(format!(
+            "contradictory integrity flags {:#x}",
+            h.flags
+        )));
+    }
     let integrity = h.integrity();
     if opts.require_integrity && integrity == Integrity::None {
         return Err(DecryptError::NoIntegrity("flag NONE"));

@@ -182,9 +182,9 @@ impl ChaChaPoly {
 }
 
 enum GcmAny {
-    A128(Gcm<aes::Aes128>),
-    A192(Gcm<aes::Aes192>),
-    A256(Gcm<aes::Aes256>),
+    A128(Box<Gcm<aes::Aes128>>),
+    A192(Box<Gcm<aes::Aes192>>),
+    A256(Box<Gcm<aes::Aes256>>),
 }
 
 type CbcDec<C> = cbc::Decryptor<C>;
@@ -280,15 +280,15 @@ impl BodyCipher {
     ) -> Result<BodyCipher, CipherSetupError> {
         let aead_aad = aad.unwrap_or_default();
         let engine = match alg {
-            CipherAlg::Aes128Gcm => Engine::Gcm(GcmAny::A128(
+            CipherAlg::Aes128Gcm => Engine::Gcm(GcmAny::A128(Box::new(
                 Gcm::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            )),
-            CipherAlg::Aes192Gcm => Engine::Gcm(GcmAny::A192(
+            ))),
+            CipherAlg::Aes192Gcm => Engine::Gcm(GcmAny::A192(Box::new(
                 Gcm::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            )),
-            CipherAlg::Aes256Gcm => Engine::Gcm(GcmAny::A256(
+            ))),
+            CipherAlg::Aes256Gcm => Engine::Gcm(GcmAny::A256(Box::new(
                 Gcm::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            )),
+            ))),
             CipherAlg::ChaCha20Poly1305 => Engine::ChaCha(Box::new(
                 ChaChaPoly::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
             )),
@@ -419,7 +419,7 @@ pub(crate) fn pkcs7_pad(tail: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aes_gcm::aead::{AeadInOut, KeyInit as _};
+    use aes_gcm::aead::AeadInOut;
 
     fn lcg(seed: u32, n: usize) -> Vec<u8> {
         let mut s = seed;

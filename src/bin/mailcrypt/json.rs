@@ -4,7 +4,6 @@ use std::fmt::Write as _;
 
 pub enum Json {
     Null,
-    Bool(bool),
     Num(u64),
     Str(String),
     Arr(Vec<Json>),
@@ -25,7 +24,6 @@ impl Json {
     fn write(&self, out: &mut String) {
         match self {
             Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
             Json::Num(n) => {
                 let _ = write!(out, "{n}");
             }
