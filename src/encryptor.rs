@@ -176,8 +176,10 @@ impl Encryptor {
         self
     }
 
-    /// Allow more than one recipient. Dovecot's own reader cannot parse
-    /// such files (it mis-skips the second entry); only mailcrypt reads them.
+    /// Allow more than one recipient. No Dovecot build reads such files
+    /// (measured with 2.3.13, 2.3.19.1 patched and unpatched, and 2.4.1:
+    /// "truncate header length" with the first recipient's key, "no private
+    /// key available" with the others); only mailcrypt reads them.
     pub fn allow_multiple_recipients(mut self) -> Self {
         self.multiple = true;
         self
