@@ -167,8 +167,13 @@ impl<R: Read> Decryptor<R> {
 
 impl<R: Read + Seek> Decryptor<R> {
     /// Open seekable input in verified mode: authenticate the whole body
-    /// first, then rewind and decrypt. Files without integrity (v1, NONE)
-    /// pass through unless [`DecryptOptions::require_integrity`] is set.
+    /// first, then rewind and decrypt. CBC bodies (HMAC and NONE mode) are
+    /// also decrypted once in that first pass, because their length and
+    /// padding are only checked by decryption; so every error a later
+    /// `read` could report (short of an I/O error of the input) is
+    /// reported here, before any plaintext is released. Files without
+    /// integrity (v1, NONE) pass through unless
+    /// [`DecryptOptions::require_integrity`] is set.
     pub fn new_verified(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
         Self::verified_with_options(reader, keys, &DecryptOptions::default())
     }
@@ -185,14 +190,22 @@ impl<R: Read + Seek> Decryptor<R> {
         let (Body::Stream(body), Some(session)) = (&mut dec.body, session) else {
             return Ok(dec);
         };
-        let body_start = start + dec.info.header_len as u64;
-        if dec.info.is_authenticated() {
-            let inner = body.get_mut();
-            BodyReader::authenticate_all(
-                inner,
-                session.cipher(Direction::Decrypt)?,
-                session.trailer_len(),
-            )?;
+        let body_start = start
+            .checked_add(dec.info.header_len as u64)
+            .ok_or_else(|| io::Error::other("input position overflows"))?;
+        let cipher = session.cipher(Direction::Decrypt)?;
+        let inner = body.get_mut();
+        if cipher.is_block_mode() {
+            // CBC (HMAC or NONE): the MAC does not cover the body length
+            // or the padding, which only decryption reveals. Run the
+            // whole reader once, discarding its output, so that every
+            // error it can raise is raised here and not after bytes were
+            // released.
+            let mut probe = BodyReader::new(&mut *inner, cipher, session.trailer_len());
+            io::copy(&mut probe, &mut io::sink()).map_err(DecryptError::from_io)?;
+            inner.seek(SeekFrom::Start(body_start))?;
+        } else if dec.info.is_authenticated() {
+            BodyReader::authenticate_all(inner, cipher, session.trailer_len())?;
             inner.seek(SeekFrom::Start(body_start))?;
         }
         Ok(dec)

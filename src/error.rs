@@ -97,6 +97,15 @@ pub enum KeyError {
         /// The ids computed from the key.
         computed: String,
     },
+    /// The key is encrypted to another key (a Dovecot key string with
+    /// encryption type 1) and that private key was not given.
+    #[error(
+        "the key is encrypted with the key {key_id}; that private key is needed to decrypt it (no private key available)"
+    )]
+    DecryptionKeyRequired {
+        /// The id of the encrypting key, as stored in the key string.
+        key_id: KeyId,
+    },
     /// Reading a key file failed.
     #[error("I/O error reading key: {0}")]
     Io(#[from] io::Error),
@@ -185,6 +194,14 @@ pub enum DecryptError {
     /// CBC padding is invalid.
     #[error("invalid padding at the end of the body")]
     BadPadding,
+    /// The body is longer than its cipher allows (AES-GCM: 2^36 − 32
+    /// bytes, ChaCha20-Poly1305: 2^38 − 128 bytes); no real writer
+    /// produces such a file.
+    #[error("the body is longer than its cipher allows ({limit} bytes)")]
+    BodyTooLong {
+        /// The cipher's limit in bytes.
+        limit: u64,
+    },
     /// Verified mode over a non-seekable input needs more memory than allowed.
     #[error(
         "verified mode needs to buffer the ciphertext, which exceeds the limit of {limit} bytes"

@@ -28,7 +28,7 @@ fn nibble(c: u8) -> Option<u8> {
 /// Decode hex (either case). `None` on odd length or a non-hex character.
 pub(crate) fn decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
-    if b.len() % 2 != 0 {
+    if !b.len().is_multiple_of(2) {
         return None;
     }
     b.chunks_exact(2)

@@ -42,12 +42,15 @@
 )]
 #![warn(missing_docs)]
 
+#[cfg(feature = "compression")]
+pub mod compress;
 pub mod container;
 mod decryptor;
 mod encryptor;
 mod error;
 mod hex;
 pub mod keys;
+pub mod store;
 pub mod stream;
 mod wrap;
 

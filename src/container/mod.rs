@@ -38,6 +38,10 @@ pub const MAX_RECIPIENTS: usize = 64;
 /// Largest single variable-length field (ephemeral key, wrapped key, hash).
 pub const MAX_FIELD_LEN: usize = 16 * 1024;
 
+/// Longest algorithm OID content in a v2 header: DER short-form lengths
+/// only (Dovecot's reader mis-parses long forms; real OIDs are 5–11 bytes).
+pub const MAX_OID_LEN: usize = 127;
+
 /// Flag: body followed by an HMAC of the ciphertext.
 pub const FLAG_HMAC: u32 = 0x01;
 /// Flag: body is one AEAD message with the tag in the last 16 bytes.
@@ -184,6 +188,18 @@ impl HeaderV2 {
     pub fn header_len(&self) -> usize {
         18 + self.cipher.to_der().len() + self.hash.to_der().len() + 8 + self.key_data_len()
     }
+
+    /// File offset of recipient `index`'s 32-byte key id. The id is not
+    /// covered by any tag or MAC, which is what lets `mailcrypt repair`
+    /// rewrite it in place.
+    pub fn key_id_offset(&self, index: usize) -> Option<usize> {
+        let mut off = 18 + self.cipher.to_der().len() + self.hash.to_der().len() + 8 + 1;
+        for r in self.recipients.get(..index)? {
+            off += 1 + 32 + 4 + r.ephemeral_key.len() + 4 + r.encrypted_key.len();
+        }
+        self.recipients.get(index)?;
+        Some(off + 1)
+    }
 }
 
 impl HeaderV1 {
@@ -318,6 +334,17 @@ impl Header {
                         max: usize::from(u8::MAX),
                     });
                 }
+                for (name, content) in [
+                    ("cipher OID", h.cipher.oid_content()),
+                    ("MAC OID", h.hash.oid_content()),
+                ] {
+                    if content.is_empty() || content.len() > MAX_OID_LEN {
+                        return Err(FormatError::malformed(
+                            name,
+                            format!("{} content bytes (1 to {MAX_OID_LEN})", content.len()),
+                        ));
+                    }
+                }
                 let hdr_len = h.header_len();
                 if hdr_len > MAX_HEADER_LEN {
                     return Err(FormatError::HeaderTooLarge {
@@ -427,7 +454,7 @@ fn take_oid(c: &mut Cursor<'_>, field: &'static str) -> Result<Vec<u8>, FormatEr
             format!("expected DER tag 0x06, got {tag:#04x}"),
         ));
     }
-    if len >= 0x80 {
+    if usize::from(len) > MAX_OID_LEN {
         return Err(FormatError::malformed(
             field,
             "OBJECT IDENTIFIER with a long-form length",

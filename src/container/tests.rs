@@ -118,3 +118,14 @@ fn unknown_oid_parses_as_unknown() {
     let Header::V2(h) = h else { panic!() };
     assert!(matches!(h.cipher, CipherAlg::Unknown(_)));
 }
+
+#[test]
+fn key_id_offset_points_at_the_id() {
+    let data = sample_v2();
+    let (Header::V2(h), _) = Header::parse(&data).unwrap() else {
+        panic!()
+    };
+    let off = h.key_id_offset(0).unwrap();
+    assert_eq!(&data[off..off + 32], h.recipients[0].key_id.as_bytes());
+    assert_eq!(h.key_id_offset(1), None);
+}

@@ -8,11 +8,23 @@
 //! assert_eq!(id.to_hex(), "ab13d251976dedab546b67354e7678821740dd534b749c2857f66bf62bbaddfd");
 //! ```
 
+mod attributes;
+mod dovecot;
 mod id;
+mod jwk;
 mod load;
 mod ring;
 
+pub use attributes::{
+    AttributeFile, KeyRole, LoadReport, MAX_ATTRIBUTE_FILE_LEN, MAX_ATTRIBUTES, StoredKey,
+    UserKeyStore,
+};
+pub use dovecot::{
+    DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion, MAX_KEY_STRING_LEN,
+};
 pub use id::{IdConvention, KeyId};
+pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
+pub use load::MAX_KEY_FILE_LEN;
 pub use ring::{KeyRing, MatchedKey};
 
 use std::fmt;
@@ -145,7 +157,8 @@ impl fmt::Display for KeyType {
 
 impl PublicKey {
     /// Load a public key from PEM/DER/base64 text or bytes (SPKI, PKCS#1
-    /// RSA public key, or any private key form, whose public half is taken).
+    /// RSA public key, a Dovecot public key string, a JWK, or any private
+    /// key form, whose public half is taken).
     pub fn from_bytes(data: &[u8]) -> Result<PublicKey, KeyError> {
         load::public_from_bytes(data)
     }
@@ -320,9 +333,12 @@ impl PrivateKey {
 
     /// Load a private key from bytes in any supported form: PEM PKCS#8
     /// (plain or password-encrypted), SEC1 `EC PRIVATE KEY`, PKCS#1
-    /// `RSA PRIVATE KEY`, DER PKCS#8, or the base64 of any of these on one
-    /// line (Dovecot's configuration form). `password` is needed for
-    /// encrypted PKCS#8.
+    /// `RSA PRIVATE KEY`, DER PKCS#8, a Dovecot key string (`2:…`, `1\t…`;
+    /// see [`PrivateKey::from_dovecot_str`]), a JWK, or the base64 of any of
+    /// these on one line (Dovecot's configuration form). `password` is
+    /// needed for encrypted PKCS#8 and password-protected Dovecot strings.
+    /// Surrounding whitespace, including a trailing newline after a Dovecot
+    /// key string (which Dovecot itself refuses), is ignored.
     pub fn from_bytes(data: &[u8], password: Option<&[u8]>) -> Result<PrivateKey, KeyError> {
         load::private_from_bytes(data, password)
     }
@@ -377,5 +393,271 @@ impl fmt::Debug for PrivateKey {
             self.key_type(),
             self.public.canonical_id()
         )
+    }
+}
+
+/// Dovecot key strings, JWK and key generation.
+impl PublicKey {
+    /// Load a public key from a Dovecot key string: v2 `2:SPKIHEX:id` or
+    /// v1 `1 TAB nid TAB POINT TAB old_id`; the stored id is verified and
+    /// may be the compressed- or uncompressed-point id. A private string
+    /// gives its public half if it is not encrypted. One trailing newline
+    /// is ignored (Dovecot itself refuses it).
+    ///
+    /// ```
+    /// use mailcrypt::keys::PublicKey;
+    /// let s = std::fs::read_to_string("vectors/dovecot/v2-ec-p521-public-compressed-A.dovecot")?;
+    /// let key = PublicKey::from_dovecot_str(&s)?;
+    /// assert_eq!(key.to_dovecot_string(), s.trim_end());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dovecot_str(s: &str) -> Result<PublicKey, KeyError> {
+        dovecot::public_from_str(s)
+    }
+
+    /// The Dovecot v2 public key string `2:SPKIHEX:id`, EC point
+    /// compressed, id of the compressed SPKI (what every correct Dovecot
+    /// build writes and reads).
+    ///
+    /// ```
+    /// use mailcrypt::keys::PublicKey;
+    /// let pem = std::fs::read("vectors/dovecot/sample-v2.pub.pem")?;
+    /// let s = PublicKey::from_bytes(&pem)?.to_dovecot_string();
+    /// assert!(s.starts_with("2:3039301306072a8648ce3d0201"));
+    /// assert!(s.ends_with(":ab13d251976dedab546b67354e7678821740dd534b749c2857f66bf62bbaddfd"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_dovecot_string(&self) -> String {
+        dovecot::public_to_string(self)
+    }
+
+    /// Load a public key from a JWK (EC P-256/384/521 or RSA; a private
+    /// JWK gives its public half).
+    ///
+    /// ```
+    /// use mailcrypt::keys::{PointForm, PublicKey};
+    /// let json = std::fs::read_to_string("vectors/dovecot/jwk-ec-p256.in.json")?;
+    /// let key = PublicKey::from_jwk(&json)?;
+    /// let pem = std::fs::read_to_string("vectors/dovecot/jwk-ec-p256.public.pem")?;
+    /// assert_eq!(key.to_pem(PointForm::Uncompressed), pem);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_jwk(json: &str) -> Result<PublicKey, KeyError> {
+        jwk::public_from_jwk(json.as_bytes()).map(|(k, _)| k)
+    }
+
+    /// Like [`PublicKey::from_jwk`], also returning `kid` and `use`.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{JwkUse, PublicKey};
+    /// let json = std::fs::read_to_string("vectors/dovecot/jwk-rsa-2048.in.json")?;
+    /// let (_, meta) = PublicKey::from_jwk_with_meta(&json)?;
+    /// assert_eq!(meta.usage, Some(JwkUse::Sig));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_jwk_with_meta(json: &str) -> Result<(PublicKey, JwkMeta), KeyError> {
+        jwk::public_from_jwk(json.as_bytes())
+    }
+
+    /// The public key as a JWK, members in Dovecot's order.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{JwkMeta, PublicKey};
+    /// let pem = std::fs::read("vectors/dovecot/jwk-ec-p256.public.pem")?;
+    /// let jwk = PublicKey::from_bytes(&pem)?.to_jwk(&JwkMeta::default())?;
+    /// assert_eq!(jwk, r#"{"kty":"EC","crv":"P-256","x":"Kp0Y4-Wpt-D9t_2XenFIj0LmvaZByLG69yOisek4aMI","y":"wjEPB5BhH5SRPw1cCN5grWrLCphrW19fCFR8p7c9O5o"}"#);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_jwk(&self, meta: &JwkMeta) -> Result<String, KeyError> {
+        jwk::public_to_jwk(self, meta)
+    }
+}
+
+/// Dovecot key strings, JWK and key generation.
+impl PrivateKey {
+    /// Load a private key from a Dovecot key string (v1 or v2; EC or RSA).
+    /// `password` opens password-protected strings (for v1 strings it is
+    /// hex-decoded first, as Dovecot does). Key-encrypted strings need
+    /// [`PrivateKey::from_dovecot_str_with_key`]. The stored key id is
+    /// verified; either EC point convention is accepted. One trailing
+    /// newline is ignored (Dovecot itself refuses it).
+    ///
+    /// ```
+    /// use mailcrypt::keys::PrivateKey;
+    /// use mailcrypt::KeyError;
+    /// let s = std::fs::read_to_string("vectors/dovecot/v2-ec-p256-private-password.dovecot")?;
+    /// let key = PrivateKey::from_dovecot_str(&s, Some(b"This Is Sparta"))?;
+    /// assert_eq!(key.public_key().canonical_id().to_hex(),
+    ///            "ab13d251976dedab546b67354e7678821740dd534b749c2857f66bf62bbaddfd");
+    /// assert!(matches!(PrivateKey::from_dovecot_str(&s, Some(b"nope")), Err(KeyError::WrongPassword(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dovecot_str(s: &str, password: Option<&[u8]>) -> Result<PrivateKey, KeyError> {
+        dovecot::private_from_str(s, password, None)
+    }
+
+    /// Load a key-encrypted Dovecot key string (encryption type 1) with the
+    /// private key it was encrypted to (EC: ECDH with the stored peer key;
+    /// RSA: RSA-OAEP-SHA1). Fails with
+    /// [`KeyError::DecryptionKeyRequired`] when `decryption_key` is not the
+    /// key named in the string.
+    ///
+    /// ```
+    /// use mailcrypt::keys::PrivateKey;
+    /// let pem = std::fs::read("vectors/dovecot/sample-v2.key.pem")?;
+    /// let own = PrivateKey::from_bytes(&pem, None)?;
+    /// let s = std::fs::read_to_string("vectors/dovecot/v2-ec-p256-private-ecdh.dovecot")?;
+    /// let key = PrivateKey::from_dovecot_str_with_key(&s, &own)?;
+    /// assert_eq!(key.public_key().canonical_id(), own.public_key().canonical_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_dovecot_str_with_key(
+        s: &str,
+        decryption_key: &PrivateKey,
+    ) -> Result<PrivateKey, KeyError> {
+        dovecot::private_from_str(s, None, Some(decryption_key))
+    }
+
+    /// The Dovecot v2 private key string: `2:ALGOID:0:KEYHEX:id` without a
+    /// password, `2:ALGOID:2:aes-256-ctr:SALT:sha256:2048:ENC:id` with one
+    /// (16-byte random salt). The id is the compressed-SPKI id. The result
+    /// holds key material and is wiped on drop.
+    ///
+    /// ```
+    /// use mailcrypt::keys::PrivateKey;
+    /// let s = std::fs::read_to_string("vectors/dovecot/v2-ec-p256-private-unencrypted.dovecot")?;
+    /// let key = PrivateKey::from_dovecot_str(&s, None)?;
+    /// assert_eq!(key.to_dovecot_string(None)?.as_str(), s.trim_end());
+    /// let locked = key.to_dovecot_string(Some(b"pw"))?;
+    /// let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw"))?;
+    /// assert_eq!(again.to_dovecot_string(None)?.as_str(), s.trim_end());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_dovecot_string(
+        &self,
+        password: Option<&[u8]>,
+    ) -> Result<zeroize::Zeroizing<String>, KeyError> {
+        dovecot::private_to_string(self, password)
+    }
+
+    /// The Dovecot v2 private key string encrypted to `encryption_key`
+    /// (encryption type 1, as mail-crypt stores folder keys under the user
+    /// key): `2:ALGOID:1:aes-256-ctr:SALT:sha256:2048:ENC:PEER:enc_id:id`.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{Curve, PrivateKey};
+    /// let user = PrivateKey::generate_ec(Curve::P256)?;
+    /// let folder = PrivateKey::generate_ec(Curve::P256)?;
+    /// let s = folder.to_dovecot_string_for_key(user.public_key())?;
+    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
+    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_dovecot_string_for_key(
+        &self,
+        encryption_key: &PublicKey,
+    ) -> Result<String, KeyError> {
+        dovecot::private_to_string_for_key(self, encryption_key)
+    }
+
+    /// Load a private key from a JWK (EC P-256/384/521 or RSA).
+    ///
+    /// ```
+    /// use mailcrypt::keys::PrivateKey;
+    /// let json = std::fs::read_to_string("vectors/dovecot/jwk-rsa-1024.in.json")?;
+    /// let key = PrivateKey::from_jwk(&json)?;
+    /// assert_eq!(key.key_type().to_string(), "RSA-1024");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_jwk(json: &str) -> Result<PrivateKey, KeyError> {
+        jwk::private_from_jwk(json.as_bytes()).map(|(k, _)| k)
+    }
+
+    /// Like [`PrivateKey::from_jwk`], also returning `kid` and `use`.
+    ///
+    /// ```
+    /// use mailcrypt::keys::PrivateKey;
+    /// let json = std::fs::read_to_string("vectors/dovecot/jwk-ec-p256.in.json")?;
+    /// let (_, meta) = PrivateKey::from_jwk_with_meta(&json)?;
+    /// assert_eq!(meta.kid.as_deref(), Some("123"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_jwk_with_meta(json: &str) -> Result<(PrivateKey, JwkMeta), KeyError> {
+        jwk::private_from_jwk(json.as_bytes())
+    }
+
+    /// The private key as a JWK (members in Dovecot's order). The result
+    /// holds key material and is wiped on drop.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{JwkMeta, PrivateKey};
+    /// let json = std::fs::read_to_string("vectors/dovecot/jwk-rsa-1024.in.json")?;
+    /// let (key, meta) = PrivateKey::from_jwk_with_meta(&json)?;
+    /// let out = std::fs::read_to_string("vectors/dovecot/jwk-rsa-1024.out.json")?;
+    /// assert_eq!(key.to_jwk(&meta)?.as_str(), out.trim_end());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_jwk(&self, meta: &JwkMeta) -> Result<zeroize::Zeroizing<String>, KeyError> {
+        jwk::private_to_jwk(self, meta)
+    }
+
+    /// Password-encrypted PKCS#8 PEM (`BEGIN ENCRYPTED PRIVATE KEY`):
+    /// PBES2 with PBKDF2-HMAC-SHA256 (600 000 rounds, 16-byte salt) and
+    /// AES-256-CBC, which every OpenSSL (and so every Dovecot build) reads.
+    /// EC public point embedded in `form`.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{PointForm, PrivateKey};
+    /// let pem = std::fs::read("vectors/dovecot/sample-v2.key.pem")?;
+    /// let key = PrivateKey::from_bytes(&pem, None)?;
+    /// let locked = key.to_encrypted_pem(PointForm::Uncompressed, b"pw")?;
+    /// assert!(locked.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    /// let back = PrivateKey::from_bytes(locked.as_bytes(), Some(b"pw"))?;
+    /// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn to_encrypted_pem(
+        &self,
+        form: PointForm,
+        password: &[u8],
+    ) -> Result<zeroize::Zeroizing<String>, KeyError> {
+        use der::Decode;
+        let der = self.to_pkcs8_der(form)?;
+        let pki = pkcs8::PrivateKeyInfoRef::from_der(&der)
+            .map_err(|e| KeyError::Invalid(e.to_string()))?;
+        let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2(&mut getrandom::SysRng)
+            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        let doc = pki
+            .encrypt_with_params(params, password)
+            .map_err(|e| KeyError::Invalid(format!("PKCS#8 encryption: {e}")))?;
+        pem_rfc7468::encode_string(
+            "ENCRYPTED PRIVATE KEY",
+            pem_rfc7468::LineEnding::LF,
+            doc.as_bytes(),
+        )
+        .map(zeroize::Zeroizing::new)
+        .map_err(|e| KeyError::Invalid(e.to_string()))
+    }
+
+    /// Generate a fresh RSA key pair (public exponent 65537) with the OS
+    /// random generator. `bits` must be 2048 to 8192 and a multiple of 8.
+    /// Slow: seconds for 2048 bits, much longer for 4096 and above in
+    /// unoptimised builds.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{KeyType, PrivateKey};
+    /// let key = PrivateKey::generate_rsa(2048)?;
+    /// assert_eq!(key.key_type(), KeyType::Rsa(2048));
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn generate_rsa(bits: usize) -> Result<PrivateKey, KeyError> {
+        if !(2048..=8192).contains(&bits) || !bits.is_multiple_of(8) {
+            return Err(KeyError::Unsupported(format!(
+                "RSA key size {bits} (2048 to 8192 bits, a multiple of 8)"
+            )));
+        }
+        let k = rsa::PrivateKey::new(&mut getrandom::SysRng, bits)
+            .map_err(|e| KeyError::Invalid(format!("RSA key generation failed: {e}")))?;
+        Ok(PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
     }
 }

@@ -22,6 +22,25 @@ use crate::wrap::hash::HmacState;
 /// Length of the AEAD tag at the end of an AEAD body.
 pub(crate) const TAG_LEN: usize = 16;
 
+/// Longest AES-GCM body: the 32-bit block counter starts at 2 (1 makes
+/// the tag mask), so 2^32 − 2 blocks, the 2^39 − 256 bits of SP 800-38D.
+pub(crate) const GCM_MAX_BODY: u64 = ((1 << 32) - 2) * 16;
+
+/// Longest ChaCha20-Poly1305 body: the 32-bit block counter starts at 1
+/// (block 0 makes the Poly1305 key) and the `chacha20` crate stops one
+/// block before it wraps: 2^32 − 2 blocks of 64 bytes.
+pub(crate) const CHACHA_MAX_BODY: u64 = ((1 << 32) - 2) * 64;
+
+/// The body is longer than its cipher's keystream (see [`GCM_MAX_BODY`],
+/// [`CHACHA_MAX_BODY`]). No real writer produces such a file; reading or
+/// writing one fails with this instead of reusing or running out of
+/// keystream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BodyTooLong {
+    /// The cipher's limit in bytes.
+    pub(crate) limit: u64,
+}
+
 /// Absorbs arbitrary-length input into a 16-byte-block universal hash.
 struct Absorber<U: UniversalHash> {
     uhf: U,
@@ -324,49 +343,95 @@ impl BodyCipher {
     }
 
     /// Process `data` in place (decrypt or encrypt per direction). For block
-    /// modes `data.len()` must be a multiple of 16.
-    pub(crate) fn update(&mut self, data: &mut [u8]) {
+    /// modes `data.len()` must be a multiple of 16. Fails, before touching
+    /// `data`, when the body would exceed the cipher's keystream.
+    pub(crate) fn update(&mut self, data: &mut [u8]) -> Result<(), BodyTooLong> {
+        self.check_len(data.len())?;
         if self.dir == Direction::Decrypt {
-            self.authenticate(data);
+            self.authenticate(data)?;
         }
+        let limit = self.max_body_len().unwrap_or(u64::MAX);
         match &mut self.engine {
-            Engine::Gcm(GcmAny::A128(g)) => g.ctr.apply_keystream(data),
-            Engine::Gcm(GcmAny::A192(g)) => g.ctr.apply_keystream(data),
-            Engine::Gcm(GcmAny::A256(g)) => g.ctr.apply_keystream(data),
-            Engine::ChaCha(c) => c.cipher.apply_keystream(data),
-            Engine::Cbc(c) => c.blocks(data),
-            Engine::Ctr(c) => c.apply_keystream(data),
+            Engine::Gcm(GcmAny::A128(g)) => g.ctr.try_apply_keystream(data),
+            Engine::Gcm(GcmAny::A192(g)) => g.ctr.try_apply_keystream(data),
+            Engine::Gcm(GcmAny::A256(g)) => g.ctr.try_apply_keystream(data),
+            Engine::ChaCha(c) => c.cipher.try_apply_keystream(data),
+            Engine::Cbc(c) => {
+                c.blocks(data);
+                Ok(())
+            }
+            Engine::Ctr(c) => c.try_apply_keystream(data),
         }
+        .map_err(|_| BodyTooLong { limit })?;
         if self.dir == Direction::Encrypt {
-            self.authenticate(data);
+            self.authenticate(data)?;
+        }
+        Ok(())
+    }
+
+    /// The longest body the cipher can process, for stream ciphers with a
+    /// short counter.
+    fn max_body_len(&self) -> Option<u64> {
+        match &self.engine {
+            Engine::Gcm(_) => Some(GCM_MAX_BODY),
+            Engine::ChaCha(_) => Some(CHACHA_MAX_BODY),
+            Engine::Cbc(_) | Engine::Ctr(_) => None,
+        }
+    }
+
+    fn processed(&self) -> u64 {
+        match &self.engine {
+            Engine::Gcm(GcmAny::A128(g)) => g.ct_len,
+            Engine::Gcm(GcmAny::A192(g)) => g.ct_len,
+            Engine::Gcm(GcmAny::A256(g)) => g.ct_len,
+            Engine::ChaCha(c) => c.ct_len,
+            Engine::Cbc(_) | Engine::Ctr(_) => 0,
+        }
+    }
+
+    /// Whether `more` bytes still fit into the cipher's limit.
+    fn check_len(&self, more: usize) -> Result<(), BodyTooLong> {
+        let Some(limit) = self.max_body_len() else {
+            return Ok(());
+        };
+        let total = self.processed().saturating_add(more as u64);
+        if total > limit {
+            Err(BodyTooLong { limit })
+        } else {
+            Ok(())
         }
     }
 
     /// Feed ciphertext to the integrity check only (no decryption): the
-    /// first pass of verified mode.
-    pub(crate) fn authenticate(&mut self, ciphertext: &[u8]) {
+    /// first pass of verified mode. Enforces the same length limit as
+    /// [`BodyCipher::update`], so that a body verified mode accepts also
+    /// decrypts.
+    pub(crate) fn authenticate(&mut self, ciphertext: &[u8]) -> Result<(), BodyTooLong> {
+        self.check_len(ciphertext.len())?;
+        let n = ciphertext.len() as u64;
         match &mut self.engine {
             Engine::Gcm(GcmAny::A128(g)) => {
                 g.ghash.absorb(ciphertext);
-                g.ct_len += ciphertext.len() as u64;
+                g.ct_len += n;
             }
             Engine::Gcm(GcmAny::A192(g)) => {
                 g.ghash.absorb(ciphertext);
-                g.ct_len += ciphertext.len() as u64;
+                g.ct_len += n;
             }
             Engine::Gcm(GcmAny::A256(g)) => {
                 g.ghash.absorb(ciphertext);
-                g.ct_len += ciphertext.len() as u64;
+                g.ct_len += n;
             }
             Engine::ChaCha(c) => {
                 c.poly.absorb(ciphertext);
-                c.ct_len += ciphertext.len() as u64;
+                c.ct_len += n;
             }
             Engine::Cbc(_) | Engine::Ctr(_) => {}
         }
         if let Some(h) = &mut self.hmac {
             h.update(ciphertext);
         }
+        Ok(())
     }
 
     /// The AEAD tag or HMAC over everything processed so far (empty when the
@@ -433,7 +498,7 @@ mod tests {
 
     fn chunked(c: &mut BodyCipher, data: &mut [u8], step: usize) {
         for chunk in data.chunks_mut(step.max(1)) {
-            c.update(chunk);
+            c.update(chunk).unwrap();
         }
     }
 
@@ -503,7 +568,7 @@ mod tests {
             Direction::Encrypt,
         )
         .unwrap();
-        enc.update(&mut buf);
+        enc.update(&mut buf).unwrap();
         assert_eq!(
             crate::hex::encode(&buf),
             "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
@@ -581,11 +646,79 @@ mod tests {
             Direction::Encrypt,
         )
         .unwrap();
-        enc.update(&mut buf);
+        enc.update(&mut buf).unwrap();
         assert_eq!(
             crate::hex::encode(&buf),
             "7649abac8119b246cee98e9b12e9197d5086cb9b507219ee95db113a917678b2"
         );
+    }
+
+    #[test]
+    fn keystream_limits_are_errors_not_panics() {
+        use aes::cipher::StreamCipherSeek;
+        // Move each stream cipher to just before its limit (as if that much
+        // body had been processed) instead of running 64 GiB through it.
+        let key = lcg(7, 32);
+        let iv = lcg(8, 12);
+        for dir in [Direction::Decrypt, Direction::Encrypt] {
+            let mut c =
+                BodyCipher::v2(&CipherAlg::Aes256Gcm, &key, &iv, Some(&[]), None, dir).unwrap();
+            let Engine::Gcm(GcmAny::A256(g)) = &mut c.engine else {
+                panic!()
+            };
+            g.ct_len = GCM_MAX_BODY - 32;
+            // The mask used the first 16 keystream bytes.
+            g.ctr.seek(16 + GCM_MAX_BODY - 32);
+            c.update(&mut [0u8; 32]).unwrap();
+            assert_eq!(
+                c.update(&mut [0u8; 1]),
+                Err(BodyTooLong {
+                    limit: GCM_MAX_BODY
+                })
+            );
+            assert!(c.authenticate(&[0u8; 1]).is_err());
+
+            let mut c = BodyCipher::v2(
+                &CipherAlg::ChaCha20Poly1305,
+                &key,
+                &iv,
+                Some(&[]),
+                None,
+                dir,
+            )
+            .unwrap();
+            let Engine::ChaCha(cc) = &mut c.engine else {
+                panic!()
+            };
+            cc.ct_len = CHACHA_MAX_BODY - 100;
+            // Block 0 made the Poly1305 key.
+            cc.cipher.seek(64 + CHACHA_MAX_BODY - 100);
+            c.update(&mut [0u8; 100]).unwrap();
+            assert_eq!(
+                c.update(&mut [0u8; 1]),
+                Err(BodyTooLong {
+                    limit: CHACHA_MAX_BODY
+                })
+            );
+        }
+        // One call that straddles the limit fails before changing anything.
+        let mut c = BodyCipher::v2(
+            &CipherAlg::Aes128Gcm,
+            &key[..16],
+            &iv,
+            None,
+            None,
+            Direction::Decrypt,
+        )
+        .unwrap();
+        let Engine::Gcm(GcmAny::A128(g)) = &mut c.engine else {
+            panic!()
+        };
+        g.ct_len = GCM_MAX_BODY - 8;
+        g.ctr.seek(16 + GCM_MAX_BODY - 8);
+        let mut buf = [7u8; 16];
+        assert!(c.update(&mut buf).is_err());
+        assert_eq!(buf, [7u8; 16]);
     }
 
     #[test]

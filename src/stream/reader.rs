@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 
 use super::CHUNK_LEN;
-use super::cipher::{BodyCipher, pkcs7_unpad_len};
+use super::cipher::{BodyCipher, BodyTooLong, pkcs7_unpad_len};
 use crate::error::DecryptError;
 
 pub(crate) struct BodyReader<R> {
@@ -70,7 +70,9 @@ impl<R: Read> BodyReader<R> {
             len += n;
             if len == buf.len() {
                 let body = len - trailer_len;
-                cipher.authenticate(buf.get(..body).unwrap_or_default());
+                cipher
+                    .authenticate(buf.get(..body).unwrap_or_default())
+                    .map_err(too_long)?;
                 buf.copy_within(body..len, 0);
                 len = trailer_len;
             }
@@ -81,7 +83,9 @@ impl<R: Read> BodyReader<R> {
             )));
         }
         let body = len - trailer_len;
-        cipher.authenticate(buf.get(..body).unwrap_or_default());
+        cipher
+            .authenticate(buf.get(..body).unwrap_or_default())
+            .map_err(too_long)?;
         let what = if cipher.has_tag() { "AEAD tag" } else { "HMAC" };
         if cipher.verify(buf.get(body..len).unwrap_or_default()) {
             Ok(())
@@ -131,7 +135,9 @@ impl<R: Read> BodyReader<R> {
                 if avail == 0 || (avail < CHUNK_LEN / 4 && self.len < self.buf.len()) {
                     continue;
                 }
-                cipher.update(self.buf.get_mut(..avail).unwrap_or_default());
+                cipher
+                    .update(self.buf.get_mut(..avail).unwrap_or_default())
+                    .map_err(too_long)?;
                 self.out_end = avail;
                 return Ok(true);
             }
@@ -146,7 +152,8 @@ impl<R: Read> BodyReader<R> {
                 // Check the MAC first so that tampering reports as such.
                 if let Some(c) = self.cipher.take() {
                     let mut c = c;
-                    c.authenticate(self.buf.get(..body).unwrap_or_default());
+                    c.authenticate(self.buf.get(..body).unwrap_or_default())
+                        .map_err(too_long)?;
                     if self.trailer_len > 0
                         && !c.verify(self.buf.get(body..self.len).unwrap_or_default())
                     {
@@ -162,7 +169,7 @@ impl<R: Read> BodyReader<R> {
                 .take()
                 .ok_or_else(|| DecryptError::TruncatedBody("no cipher".into()))?;
             let (data, trailer) = self.buf.split_at_mut(body);
-            c.update(data);
+            c.update(data).map_err(too_long)?;
             if self.trailer_len > 0 {
                 let what = if c.has_tag() { "AEAD tag" } else { "HMAC" };
                 if !c.verify(trailer.get(..self.trailer_len).unwrap_or_default()) {
@@ -180,6 +187,10 @@ impl<R: Read> BodyReader<R> {
             return Ok(plain > 0);
         }
     }
+}
+
+fn too_long(e: BodyTooLong) -> DecryptError {
+    DecryptError::BodyTooLong { limit: e.limit }
 }
 
 fn read_retry<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {

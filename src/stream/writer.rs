@@ -50,7 +50,14 @@ impl<W: Write> BodyWriter<W> {
         if n == 0 {
             return Ok(());
         }
-        cipher.update(self.buf.get_mut(..n).unwrap_or_default());
+        cipher
+            .update(self.buf.get_mut(..n).unwrap_or_default())
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "the plaintext is longer than the cipher allows ({} bytes)",
+                    e.limit
+                ))
+            })?;
         self.write_header()?;
         self.inner
             .write_all(self.buf.get(..n).unwrap_or_default())?;

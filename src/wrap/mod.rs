@@ -1,7 +1,7 @@
 //! Per-recipient session-key wrapping.
 //!
-//! * v2, EC (key type 2): ECDH → PBKDF2-HMAC-<header hash>(secret, salt =
-//!   the ephemeral key exactly as stored, rounds) → 48 bytes → AES-256-CBC
+//! * v2, EC (key type 2): ECDH → `PBKDF2-HMAC-<header hash>(secret, salt =
+//!   the ephemeral key exactly as stored, rounds)` → 48 bytes → AES-256-CBC
 //!   (PKCS#7) over the session blob.
 //! * v2, RSA (key type 1): RSA-OAEP with SHA-1 and MGF1-SHA-1.
 //! * v1: ECDH → SHA-256 → AES-256-CTR with a zero IV over the 32-byte seed.

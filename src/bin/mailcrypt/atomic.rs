@@ -38,6 +38,14 @@ impl AtomicFile {
         })
     }
 
+    /// Set the modification time the file will have.
+    pub fn set_modified(&mut self, t: std::time::SystemTime) -> io::Result<()> {
+        match &self.file {
+            Some(f) => f.set_modified(t),
+            None => Err(io::Error::other("already committed")),
+        }
+    }
+
     /// Flush, fsync, rename into place, fsync the directory.
     pub fn commit(mut self) -> io::Result<()> {
         let file = self

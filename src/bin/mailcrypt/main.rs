@@ -2,6 +2,8 @@
 
 mod atomic;
 mod json;
+mod key_cmd;
+mod store_cmd;
 
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Write};
@@ -12,7 +14,9 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use mailcrypt::container::{Header, Integrity};
-use mailcrypt::keys::{IdConvention, KeyRing, PointForm, PrivateKey, PublicKey};
+use mailcrypt::keys::{
+    AttributeFile, IdConvention, KeyRing, PointForm, PrivateKey, PublicKey, UserKeyStore,
+};
 use mailcrypt::{DecryptError, DecryptOptions, Decryptor, Encryptor, Target};
 
 use atomic::AtomicFile;
@@ -36,18 +40,36 @@ enum Cmd {
     Inspect(InspectArgs),
     /// Print a key's id under every convention Dovecot builds use.
     Keyid(KeyidArgs),
+    /// Report every mail of Maildir trees: plain or encrypted, key ids and
+    /// their convention, which key and which Dovecot builds can read it.
+    Scan(store_cmd::ScanArgs),
+    /// Rewrite only the recipient key id of mails so that build --target
+    /// reads them (dry run unless --apply).
+    Repair(store_cmd::RepairArgs),
+    /// Re-encrypt every mail to a new key.
+    Rekey(store_cmd::RekeyArgs),
+    /// Write a plaintext copy of a store (or decrypt it in place).
+    DecryptStore(store_cmd::DecryptStoreArgs),
+    /// Generate, convert and identify keys (PEM, Dovecot key strings, JWK).
+    Key(key_cmd::KeyCommand),
 }
 
 #[derive(Args)]
-struct KeyArgs {
-    /// Private key file (PEM PKCS#8, encrypted PKCS#8, SEC1, PKCS#1, or
-    /// base64 of a PEM). May be given several times.
+pub(crate) struct KeyArgs {
+    /// Private key file (PEM PKCS#8, encrypted PKCS#8, SEC1, PKCS#1, a
+    /// Dovecot key string, a JWK, or the base64 of one). May be given
+    /// several times.
     #[arg(short = 'k', long = "key", value_name = "KEYFILE")]
     keys: Vec<PathBuf>,
     /// File holding the password of encrypted keys (one trailing newline
     /// is ignored).
     #[arg(long, value_name = "F")]
     password_file: Option<PathBuf>,
+    /// A user's Dovecot mailbox attribute file (`mail_attribute_dict =
+    /// file:…`): its mail-crypt user and folder keys are opened with
+    /// --password-file (folder key → user key → password) and added.
+    #[arg(long, value_name = "FILE")]
+    attributes: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -64,6 +86,10 @@ struct DecryptArgs {
     /// this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
     max_buffer: u64,
+    /// Keep Dovecot's compression layer (zlib/mail_compress plugin) as it
+    /// is; by default gzip, bzip2, xz, zstd and Dovecot-LZ4 are decompressed.
+    #[arg(long)]
+    raw: bool,
     /// Output file (default: standard output). Written atomically; left
     /// untouched on failure.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
@@ -147,7 +173,7 @@ struct KeyidArgs {
     keyfile: PathBuf,
 }
 
-fn parse_target(s: &str) -> Result<Target, String> {
+pub(crate) fn parse_target(s: &str) -> Result<Target, String> {
     Target::from_name(s).ok_or_else(|| {
         let names: Vec<_> = Target::ALL.iter().map(|t| t.name()).collect();
         format!(
@@ -164,6 +190,11 @@ fn main() -> ExitCode {
         Cmd::Encrypt(a) => encrypt(a),
         Cmd::Inspect(a) => inspect(a),
         Cmd::Keyid(a) => keyid(a),
+        Cmd::Scan(a) => store_cmd::scan(a),
+        Cmd::Repair(a) => store_cmd::repair(a),
+        Cmd::Rekey(a) => store_cmd::rekey(a),
+        Cmd::DecryptStore(a) => store_cmd::decrypt_store(a),
+        Cmd::Key(a) => key_cmd::run(a),
     };
     match result {
         Ok(code) => code,
@@ -188,7 +219,7 @@ fn read_password(path: &Option<PathBuf>) -> Result<Option<zeroize::Zeroizing<Vec
     Ok(Some(pw))
 }
 
-fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
+pub(crate) fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
     let pw = read_password(&args.password_file)?;
     let mut ring = KeyRing::new();
     for path in &args.keys {
@@ -198,6 +229,19 @@ fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
         let key = PrivateKey::from_bytes(&data, pw.as_deref().map(|v| v.as_slice()))
             .with_context(|| format!("loading private key {}", path.display()))?;
         ring.add_labeled(path.display().to_string(), key);
+    }
+    if let Some(path) = &args.attributes {
+        let attrs = AttributeFile::read(path)
+            .with_context(|| format!("reading attribute file {}", path.display()))?;
+        let report = UserKeyStore::from_attributes(&attrs)
+            .load_into(&mut ring, pw.as_deref().map(|v| v.as_slice()))
+            .with_context(|| format!("loading keys from {}", path.display()))?;
+        for (attr, e) in &report.failed {
+            eprintln!("mailcrypt: warning: {}: {attr}: {e}", path.display());
+        }
+        for w in &report.warnings {
+            eprintln!("mailcrypt: warning: {}: {w}", path.display());
+        }
     }
     Ok(ring)
 }
@@ -268,6 +312,22 @@ fn warn_unauthenticated(info: &mailcrypt::ContainerInfo, what: &Option<PathBuf>)
     }
 }
 
+/// Write the plaintext, decompressing Dovecot's compression layer unless
+/// `raw`. Decryption errors keep their own message.
+fn output(src: impl Read, out: &mut dyn Write, raw: bool) -> Result<()> {
+    if raw {
+        return pump(src, out);
+    }
+    match mailcrypt::compress::decompress_to(src, out) {
+        Ok(_) => Ok(()),
+        Err(e) if e.get_ref().is_some_and(|i| i.is::<DecryptError>()) => {
+            Err(anyhow!(DecryptError::from_io(e)))
+        }
+        Err(e) => Err(anyhow!(e)
+            .context("decompressing the decrypted mail (use --raw to keep the compressed bytes)")),
+    }
+}
+
 fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
     let ring = load_ring(&a.keys)?;
     let opts = DecryptOptions::default().require_integrity(a.require_integrity);
@@ -278,7 +338,7 @@ fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
         let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
         let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)?;
         warn_unauthenticated(dec.info(), &a.input);
-        pump(dec, sink.writer())?;
+        output(dec, sink.writer(), a.raw)?;
     } else if a.verified {
         let dec = Decryptor::verified_buffered_with_options(
             io::stdin().lock(),
@@ -287,11 +347,11 @@ fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
             &opts,
         )?;
         warn_unauthenticated(dec.info(), &a.input);
-        pump(dec, sink.writer())?;
+        output(dec, sink.writer(), a.raw)?;
     } else {
         let dec = Decryptor::with_options(open_input(&a.input)?, &ring, &opts)?;
         warn_unauthenticated(dec.info(), &a.input);
-        pump(dec, sink.writer())?;
+        output(dec, sink.writer(), a.raw)?;
     }
     sink.commit()?;
     Ok(ExitCode::SUCCESS)
@@ -343,7 +403,8 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
     let ring = load_ring(&a.keys)?;
     let mut failed = false;
     for path in &a.files {
-        match inspect_one(path, &ring, !a.keys.keys.is_empty()) {
+        let with_keys = !a.keys.keys.is_empty() || a.keys.attributes.is_some();
+        match inspect_one(path, &ring, with_keys) {
             Ok((text, js)) => {
                 if a.json {
                     println!("{}", js.render());

@@ -1,0 +1,56 @@
+# Shared by scripts/fuzz-*.sh (sourced, not run): locate cargo-fuzz, the
+# toolchain flags and the target directory.
+#
+#   FUZZ_TARGET_DIR   where the fuzz build goes (default: $CARGO_TARGET_DIR
+#                     or fuzz/target)
+#   FUZZ_SANITIZER    address (default) or none
+#   FUZZ_NO_INSTALL=1 fail instead of installing cargo-fuzz when missing
+#   FUZZ_NICE         niceness of the fuzzing processes (default 10)
+
+FUZZ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FUZZ_TARGETS=(header decrypt dovecot_key key_pem_der jwk attributes roundtrip)
+FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$FUZZ_ROOT/fuzz/target}}
+FUZZ_SANITIZER=${FUZZ_SANITIZER:-address}
+FUZZ_NICE=${FUZZ_NICE:-10}
+FUZZ_TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
+FUZZ_BIN=$FUZZ_TARGET_DIR/$FUZZ_TRIPLE/release
+
+# Per-target limits: RSS cap for every target, and a per-input timeout
+# above the documented worst case of one input (see docs/security.md).
+FUZZ_RSS_MB=${FUZZ_RSS_MB:-256}
+fuzz_timeout() {
+    case "$1" in
+        decrypt | roundtrip | dovecot_key | key_pem_der | attributes) echo 60 ;;
+        *) echo 10 ;;
+    esac
+}
+
+# cargo-fuzz passes -Z flags to rustc: nightly, or stable with
+# RUSTC_BOOTSTRAP=1 (the project's machines have only stable).
+if ! rustc --version | grep -q nightly; then
+    export RUSTC_BOOTSTRAP=1
+fi
+
+fuzz_require_cargo_fuzz() {
+    if cargo fuzz --version >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "${FUZZ_NO_INSTALL:-0}" = 1 ]; then
+        echo "cargo-fuzz is not installed: cargo install cargo-fuzz --locked" >&2
+        return 1
+    fi
+    echo "== installing cargo-fuzz (cargo install cargo-fuzz --locked)" >&2
+    cargo install cargo-fuzz --locked
+}
+
+fuzz_build() {
+    (cd "$FUZZ_ROOT" && cargo fuzz build -O -s "$FUZZ_SANITIZER" \
+        --target-dir "$FUZZ_TARGET_DIR" "$@")
+}
+
+# -dict=… for targets that have a dictionary in fuzz/dict/.
+fuzz_dict_arg() {
+    local d="$FUZZ_ROOT/fuzz/dict/$1.dict"
+    [ -s "$d" ] && echo "-dict=$d"
+    return 0
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Build the seed corpora of the fuzz targets from vectors/ into
+# fuzz/corpus/<target>/ (git-ignored). Safe to re-run: seeds are named by
+# the SHA-1 of their content, as libFuzzer names the inputs it adds, so
+# nothing is duplicated and inputs the fuzzer found are kept.
+#
+# Needs python3. With the openssl command-line tool it also derives DER,
+# PKCS#1, SEC1, base64 and Dovecot key-string forms of the vector keys
+# (the library itself never uses OpenSSL).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+exec python3 - "$@" <<'PY'
+import base64, hashlib, json, os, pathlib, shutil, subprocess, sys
+
+ROOT = pathlib.Path(".")
+CORPUS = ROOT / "fuzz" / "corpus"
+V = ROOT / "vectors"
+MAGIC = b"CRYPTED\x03\x07"
+counts = {}
+
+def add(target, data):
+    if isinstance(data, str):
+        data = data.encode()
+    d = CORPUS / target
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / hashlib.sha1(data).hexdigest()
+    if not p.exists():
+        p.write_bytes(data)
+        counts[target] = counts.get(target, 0) + 1
+
+def files():
+    for p in sorted(V.rglob("*")):
+        if p.is_file():
+            yield p
+
+have_openssl = shutil.which("openssl") is not None
+
+def ossl(*args, stdin=None):
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, check=True).stdout
+
+# --- containers: header and decrypt -------------------------------------
+for p in files():
+    data = p.read_bytes()
+    if data.startswith(MAGIC) or p.parent.name == "testkit" and p.suffix == ".bin":
+        add("header", data[:4096])
+        if len(data) <= 96 * 1024:
+            add("decrypt", data)
+    elif p.suffix == ".asc":
+        try:
+            raw = base64.b64decode(b"".join(data.split()))
+            if raw.startswith(MAGIC):
+                add("header", raw[:4096])
+                add("decrypt", raw)
+        except Exception:
+            pass
+add("decrypt", b"")
+add("header", MAGIC + b"\x02")
+
+# --- key files: PEM, DER, base64 ------------------------------------------
+pems = [p for p in files() if p.suffix == ".pem"]
+for p in pems:
+    data = p.read_bytes()
+    add("key_pem_der", data)
+    add("key_pem_der", base64.b64encode(data))  # Dovecot's one-line form
+    lines = [l for l in data.decode(errors="replace").splitlines() if l and not l.startswith("-----")]
+    try:
+        der = base64.b64decode("".join(lines))
+        add("key_pem_der", der)
+        add("key_pem_der", base64.b64encode(der))
+    except Exception:
+        pass
+
+if have_openssl:
+    for p in pems:
+        if "private" not in p.name and "key.pem" not in p.name:
+            continue
+        try:
+            for pw in (b"This Is Sparta", b"Tr0ub4dor&3-mailcrypt"):
+                add("key_pem_der", ossl("pkcs8", "-topk8", "-in", str(p), "-v2", "aes-256-cbc",
+                                        "-iter", "1000", "-passout", "pass:" + pw.decode()))
+            add("key_pem_der", ossl("pkcs8", "-topk8", "-in", str(p), "-v2", "aes-128-cbc",
+                                    "-scrypt", "-scrypt_N", "1024", "-passout", "pass:This Is Sparta"))
+        except subprocess.CalledProcessError:
+            pass
+        for cmd in (["ec", "-in", str(p)], ["ec", "-in", str(p), "-conv_form", "compressed"],
+                    ["rsa", "-in", str(p), "-traditional"], ["ec", "-in", str(p), "-outform", "DER"],
+                    ["rsa", "-in", str(p), "-traditional", "-outform", "DER"],
+                    ["pkey", "-in", str(p), "-pubout"], ["pkey", "-in", str(p), "-pubout", "-outform", "DER"],
+                    ["rsa", "-in", str(p), "-RSAPublicKey_out"]):
+            try:
+                add("key_pem_der", ossl(*cmd))
+            except subprocess.CalledProcessError:
+                pass
+
+# --- Dovecot key strings ------------------------------------------------
+for p in files():
+    if p.suffix == ".dovecot":
+        add("dovecot_key", p.read_bytes())
+text = (V / "dovecot" / "invalid-key-strings.txt").read_text()
+for line in text.splitlines():
+    if line.startswith("key: "):
+        add("dovecot_key", line[5:])
+attr_files = [p for p in files() if p.name == "dovecot-attributes"]
+for p in attr_files:
+    lines = p.read_bytes().split(b"\n")
+    for v in lines[1::2]:
+        if v[:2] in (b"1\t", b"2:"):
+            add("dovecot_key", v)
+
+def mpi(b):
+    b = b.lstrip(b"\0")
+    if b and b[0] & 0x80:
+        b = b"\0" + b
+    return len(b).to_bytes(4, "big") + b
+
+def ctr(key, iv, data):
+    return ossl("enc", "-aes-256-ctr", "-K", key.hex(), "-iv", iv.hex(), "-nosalt", stdin=data)
+
+if have_openssl:
+    # v2 strings for the vector keys: public, private in clear, and under
+    # the first vector password, for EC and RSA.
+    for p in [V / "dovecot/sample-v2.key.pem", V / "dovecot/rsa1024-private-pkcs8.pem",
+              *sorted((V / "oracle/keys").glob("*/private.pem"))]:
+        try:
+            is_rsa = b"RSA" in ossl("pkey", "-in", str(p), "-noout", "-text")[:64]
+            if is_rsa:
+                spki = ossl("pkey", "-in", str(p), "-pubout", "-outform", "DER")
+                payload = ossl("rsa", "-in", str(p), "-traditional", "-outform", "DER")
+                oid = "1.2.840.113549.1.1.1"
+            else:
+                spki = ossl("ec", "-in", str(p), "-pubout", "-conv_form", "compressed", "-outform", "DER")
+                sec1 = ossl("ec", "-in", str(p), "-outform", "DER")
+                # SEC1: 30 len 02 01 01 04 L <scalar> ...
+                i = 2 if sec1[1] < 0x80 else 2 + (sec1[1] & 0x7f)
+                i += 3
+                n = sec1[i + 1]
+                payload = mpi(sec1[i + 2:i + 2 + n])
+                curve = ossl("ec", "-in", str(p), "-noout", "-text").decode()
+                oid = {"prime256v1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34",
+                       "secp521r1": "1.3.132.0.35"}[next(w for w in ("prime256v1", "secp384r1", "secp521r1") if w in curve)]
+            kid = hashlib.sha256(spki).hexdigest()
+            add("dovecot_key", f"2:{spki.hex()}:{kid}")
+            add("dovecot_key", f"2:{oid}:0:{payload.hex()}:{kid}")
+            salt = hashlib.sha256(p.read_bytes()).digest()[:16]
+            kd = hashlib.pbkdf2_hmac("sha256", b"This Is Sparta", salt, 2048, 48)
+            enc = ctr(kd[:32], kd[32:], payload)
+            add("dovecot_key", f"2:{oid}:2:aes-256-ctr:{salt.hex()}:sha256:2048:{enc.hex()}:{kid}")
+        except (subprocess.CalledProcessError, StopIteration, IndexError, KeyError):
+            pass
+
+# --- JWK ---------------------------------------------------------------
+for p in files():
+    if p.suffix == ".json" and p.name.startswith("jwk"):
+        add("jwk", p.read_bytes())
+for line in text.splitlines():
+    if line.startswith("key: {"):
+        add("jwk", line[5:])
+
+# --- attribute files ---------------------------------------------------
+for p in attr_files:
+    add("attributes", p.read_bytes())
+add("attributes", b"")
+add("attributes", b"k\x01t1\nv\x01n2\n")
+
+# --- roundtrip: arbitrary-decoded options, any bytes will do ---------------
+for n in (0, 1, 15, 16, 17, 64, 255, 1024):
+    add("roundtrip", bytes((i * 37 + n) % 256 for i in range(n + 40)))
+
+for t in sorted(os.listdir(CORPUS)):
+    print(f"{t}: {len(os.listdir(CORPUS / t))} seeds ({counts.get(t, 0)} new)")
+PY
