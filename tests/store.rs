@@ -368,6 +368,9 @@ fn decrypt_store_copies_and_in_place() {
         );
     }
     assert!(dst.join("dovecot-uidlist").exists());
+    // Every folder exists in the copy, empty ones included.
+    fs::create_dir_all(maildir.join("tmp")).unwrap();
+    assert!(dst.join("cur").is_dir() && dst.join(".Sub/cur").is_dir());
     assert_eq!(fs::read(dst.join("dovecot.index.cache")).unwrap(), b"cache");
     // A non-empty destination is refused.
     assert!(

@@ -43,6 +43,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__/ in the source tree
 import matrix as M  # noqa: E402  the Build class (doveadm plumbing) and helpers
 
 MAILCRYPT = M.MAILCRYPT

@@ -46,6 +46,18 @@ impl AtomicFile {
         }
     }
 
+    /// Give the file this mode and (when permitted) owner before it is
+    /// renamed into place.
+    pub fn set_mode_owner(&mut self, mode: u32, uid: u32, gid: u32) -> io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let f = self
+            .file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("already committed"))?;
+        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        std::os::unix::fs::fchown(f, Some(uid), Some(gid))
+    }
+
     /// Flush, fsync, rename into place, fsync the directory.
     pub fn commit(mut self) -> io::Result<()> {
         let file = self

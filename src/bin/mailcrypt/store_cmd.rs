@@ -554,7 +554,9 @@ fn repair_one(
     if h.integrity() == Integrity::None {
         bail!("flag NONE: no integrity protection, the rewrite could not be verified");
     }
-    let line = format!("{}\t{idx}\t{}\t{}", path.display(), k.id, want);
+    // Absolute path, so `--undo` works from any directory.
+    let abs = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let line = format!("{}\t{idx}\t{}\t{}", abs.display(), k.id, want);
     if !apply {
         return Ok(Some(format!(
             "{}: would rewrite key id {} ({}) -> {} ({want_conv})",
@@ -573,6 +575,32 @@ fn repair_one(
         k.convention,
         want
     )))
+}
+
+/// Find a mail again after Dovecot may have renamed it: a Maildir name
+/// keeps its base (before `:2,`) when flags change and moves from `new/`
+/// to `cur/`.
+fn locate_maildir_file(path: &Path) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path.to_path_buf());
+    }
+    let name = path.file_name()?.to_str()?;
+    let base = name.split(':').next()?;
+    let dir = path.parent()?;
+    let folder = dir.parent()?;
+    for sub in [dir.to_path_buf(), folder.join("cur"), folder.join("new")] {
+        let Ok(entries) = fs::read_dir(&sub) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            if n.split(':').next() == Some(base) {
+                return Some(e.path());
+            }
+        }
+    }
+    None
 }
 
 fn repair_undo(
@@ -597,7 +625,12 @@ fn repair_undo(
         ) else {
             bail!("malformed log line: {line}");
         };
-        let path = Path::new(path);
+        let Some(found) = locate_maildir_file(Path::new(path)) else {
+            failed += 1;
+            println!("{path}: NOT undone: the file no longer exists (expunged?)");
+            continue;
+        };
+        let path = found.as_path();
         let current = match inspect_mail(path, ring) {
             Ok(MailStatus::Encrypted(m)) => match &m.header {
                 Header::V2(h) => h.recipients.get(idx).map(|r| r.key_id),
@@ -847,6 +880,11 @@ pub fn decrypt_store(a: DecryptStoreArgs) -> Result<std::process::ExitCode> {
         }
     }
     let walk = store::walk(&[&a.src])?;
+    if let Some(dst) = &a.dst {
+        // The copy belongs to whoever owns the source (the mail user when
+        // run as root), and keeps every folder, empty `cur/`/`tmp/` too.
+        mirror_dirs(&a.src, dst)?;
+    }
     let pb = progress(walk.mails.len(), "decrypt-store");
     let failed = AtomicU64::new(0);
     let bytes = AtomicU64::new(0);
@@ -882,6 +920,7 @@ pub fn decrypt_store(a: DecryptStoreArgs) -> Result<std::process::ExitCode> {
                 fs::create_dir_all(parent)?;
             }
             fs::copy(p, &to).with_context(|| format!("copying {}", p.display()))?;
+            copy_owner(p, &to)?;
         }
     }
     for e in &errors {
@@ -921,6 +960,41 @@ fn write_plain(path: &Path, ring: &KeyRing, raw: bool, out: &mut dyn Write) -> i
     } else {
         mailcrypt::compress::decompress_to(dec, out).map(|(_, n)| n)
     }
+}
+
+/// Create every directory of `src` under `dst` with the same mode and
+/// owner.
+fn mirror_dirs(src: &Path, dst: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut stack = vec![src.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let rel = dir.strip_prefix(src).unwrap_or(Path::new(""));
+        let to = dst.join(rel);
+        fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
+        let meta = fs::metadata(&dir)?;
+        fs::set_permissions(
+            &to,
+            fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
+        )?;
+        copy_owner(&dir, &to)?;
+        for e in fs::read_dir(&dir)? {
+            let e = e?;
+            if e.file_type()?.is_dir() {
+                stack.push(e.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn copy_owner(from: &Path, to: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let (m, t) = (fs::metadata(from)?, fs::metadata(to)?);
+    if (m.uid(), m.gid()) != (t.uid(), t.gid()) {
+        std::os::unix::fs::chown(to, Some(m.uid()), Some(m.gid()))
+            .with_context(|| format!("chown {}", to.display()))?;
+    }
+    Ok(())
 }
 
 fn decrypt_store_one(path: &Path, a: &DecryptStoreArgs, ring: &KeyRing) -> Result<u64> {
@@ -963,6 +1037,10 @@ fn decrypt_store_one(path: &Path, a: &DecryptStoreArgs, ring: &KeyRing) -> Resul
     }
     let meta = fs::metadata(path)?;
     let mut out = crate::atomic::AtomicFile::create(&to)?;
+    {
+        use std::os::unix::fs::MetadataExt;
+        out.set_mode_owner(meta.mode(), meta.uid(), meta.gid())?;
+    }
     let n = if encrypted {
         write_plain(path, ring, a.raw, &mut out)?
     } else {
