@@ -20,9 +20,14 @@
 #    them off): the Maildir stores in vectors/stores/ are rewritten by
 #    `mailcrypt repair` / `rekey` / `decrypt-store` and the real builds must serve
 #    every mail exactly (before repair they must fail on the mails they cannot read).
-# 5. Prints the matrix and the store cells, writes $INTEROP_OUT/matrix.tsv and
-#    stores.tsv, and ends with one line
-#      interop: N cells: A ok, B expected-fail, C FAIL, D skipped (matrix M, stores S)
+# 5. Runs the key cells (interop/lib/keys.py, issue 4; INTEROP_KEYS=0 turns them
+#    off): every build uses private/public key files mailcrypt wrote (PEM, `2:`,
+#    JWK; generated and converted; with and without password) as its global keys,
+#    and reads the per-user stores of vectors/userkeys/ after mailcrypt rewrote
+#    their user and folder key strings.
+# 6. Prints the matrix, the store and the key cells, writes $INTEROP_OUT/matrix.tsv,
+#    stores.tsv and keys.tsv, and ends with one line
+#      interop: N cells: A ok, B expected-fail, C FAIL, D skipped (matrix M, stores S, keys K)
 #    Exit status 0 only when no cell is FAIL.
 #
 # Environment:
@@ -36,6 +41,7 @@
 #   INTEROP_USERKEYS=1|0           per-user key cells (default 1)
 #   INTEROP_REQUIRE_USERKEYS=1     count skipped per-user cells as FAIL
 #   INTEROP_STORES=1|0             store cells: repair / rekey / decrypt-store (default 1)
+#   INTEROP_KEYS=1|0               key cells: mailcrypt-written keys in the builds (default 1)
 #   INTEROP_JOBS=N                 parallel cells (default: CPUs)
 #   INTEROP_KEEP=1                 keep the work dir (keys, containers) even on success
 #   INTEROP_MIRROR / INTEROP_SECURITY_MIRROR   override the mirror read from /etc/apt
@@ -63,6 +69,12 @@ INTEROP_OUT=${INTEROP_OUT:-$HERE/out}
 BUILDS=${INTEROP_BUILDS:-$INTEROP_ALL_BUILDS}
 STORES=${INTEROP_STORES:-1}
 case "$STORES" in 0|1) ;; *) die "INTEROP_STORES must be 0 or 1, not '$STORES'" ;; esac
+KEYCELLS=${INTEROP_KEYS:-1}
+case "$KEYCELLS" in 0|1) ;; *) die "INTEROP_KEYS must be 0 or 1, not '$KEYCELLS'" ;; esac
+if [ "$KEYCELLS" = 1 ]; then
+    [ -f "$REPO_DIR/vectors/userkeys/new/dovecot-attributes" ] \
+        || die "INTEROP_KEYS=1 needs the per-user stores in $REPO_DIR/vectors/userkeys (or set INTEROP_KEYS=0)"
+fi
 if [ "$STORES" = 1 ]; then
     [ -f "$REPO_DIR/vectors/stores/mixed/manifest.tsv" ] \
         || die "INTEROP_STORES=1 needs the sample stores in $REPO_DIR/vectors/stores (or set INTEROP_STORES=0)"
@@ -170,7 +182,8 @@ mkdir -p "$INTEROP_OUT"
 INTEROP_OUT=$(cd "$INTEROP_OUT" && pwd)
 WORK=$INTEROP_OUT/work
 rm -rf "$WORK" "$INTEROP_OUT/matrix.tsv" "$INTEROP_OUT/matrix.txt" "$INTEROP_OUT/summary.txt" \
-    "$INTEROP_OUT/builds.tsv" "$INTEROP_OUT/stores.tsv" "$INTEROP_OUT/stores.txt"
+    "$INTEROP_OUT/builds.tsv" "$INTEROP_OUT/stores.tsv" "$INTEROP_OUT/stores.txt" \
+    "$INTEROP_OUT/keys.tsv" "$INTEROP_OUT/keys.txt"
 mkdir -p "$WORK/keys" "$WORK/plain"
 T_MAT=$SECONDS
 
@@ -295,11 +308,18 @@ if [ "$STORES" = 1 ]; then
 fi
 T_STORES=$((SECONDS - T_STORES))
 
-# one summary line over the matrix and the store cells -> summary.txt
+# --- 6. the key cells (issue 4) -------------------------------------------------------------
+T_KEYS=$SECONDS
+if [ "$KEYCELLS" = 1 ]; then
+    python3 "$HERE/lib/keys.py" || rc=$?
+fi
+T_KEYS=$((SECONDS - T_KEYS))
+
+# one summary line over the matrix, the store and the key cells -> summary.txt
 summarize() {
-    python3 - "$INTEROP_OUT" "$STORES" <<'EOF'
+    python3 - "$INTEROP_OUT" "$STORES" "$KEYCELLS" <<'EOF'
 import csv, os, sys
-out, stores = sys.argv[1], sys.argv[2] == "1"
+out, stores, keys = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
 def statuses(name):
     p = os.path.join(out, name)
     if not os.path.exists(p):
@@ -308,13 +328,16 @@ def statuses(name):
         return [r["status"] for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE)]
 m = statuses("matrix.tsv")
 s = statuses("stores.tsv") if stores else []
-if m is None or s is None:
-    print("interop: the %s did not complete" % ("matrix" if m is None else "store cells"))
+k = statuses("keys.tsv") if keys else []
+if m is None or s is None or k is None:
+    print("interop: the %s did not complete" % ("matrix" if m is None else "store cells" if s is None
+                                                 else "key cells"))
     sys.exit(1)
-st = m + s
-n = {k: st.count(k) for k in ("ok", "expected-fail", "FAIL", "skipped")}
-print("interop: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped (matrix %d, stores %s)" % (
-    len(st), n["ok"], n["expected-fail"], n["FAIL"], n["skipped"], len(m), len(s) if stores else "off"))
+st = m + s + k
+n = {c: st.count(c) for c in ("ok", "expected-fail", "FAIL", "skipped")}
+print("interop: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped (matrix %d, stores %s, keys %s)" % (
+    len(st), n["ok"], n["expected-fail"], n["FAIL"], n["skipped"], len(m), len(s) if stores else "off",
+    len(k) if keys else "off"))
 EOF
 }
 summarize > "$INTEROP_OUT/summary.txt.new" || rc=1
@@ -333,6 +356,6 @@ if [ "$rc" -eq 0 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then
 else
     log "work dir kept: $WORK"
 fi
-log "install/check $T_INSTALL s, matrix $T_MAT s, stores $T_STORES s, total $((SECONDS - T_START)) s; results in $INTEROP_OUT"
+log "install/check $T_INSTALL s, matrix $T_MAT s, stores $T_STORES s, keys $T_KEYS s, total $((SECONDS - T_START)) s; results in $INTEROP_OUT"
 cat "$INTEROP_OUT/summary.txt"
 exit "$rc"
