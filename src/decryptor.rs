@@ -55,6 +55,12 @@ impl ContainerInfo {
 pub struct DecryptOptions {
     /// Refuse files without integrity protection (v1, v2 with flag NONE).
     pub require_integrity: bool,
+    /// Read AES-256-OFB and AES-256-CFB bodies (off by default). The header
+    /// is not authenticated and the OIDs of aes-256-cbc and aes-256-ofb
+    /// differ in one bit, so with these modes enabled a one-bit change to an
+    /// HMAC-mode file passes the HMAC and decrypts to garbage. Enable only
+    /// for stores that really use them (Dovecot 2.4 can write them).
+    pub allow_ofb_cfb: bool,
 }
 
 impl DecryptOptions {
@@ -66,6 +72,18 @@ impl DecryptOptions {
     /// ```
     pub fn require_integrity(mut self, yes: bool) -> Self {
         self.require_integrity = yes;
+        self
+    }
+
+    /// Accept (or refuse) AES-256-OFB/CFB bodies; see
+    /// [`DecryptOptions::allow_ofb_cfb`].
+    ///
+    /// ```
+    /// let opts = mailcrypt::DecryptOptions::default().allow_ofb_cfb(true);
+    /// assert!(opts.allow_ofb_cfb);
+    /// ```
+    pub fn allow_ofb_cfb(mut self, yes: bool) -> Self {
+        self.allow_ofb_cfb = yes;
         self
     }
 }
@@ -357,7 +375,9 @@ pub(crate) fn open(
                 )
             })?;
             let m = keys
-                .find_with(&id, |c| c == IdConvention::V1)
+                .find_with(&id, |c| {
+                    matches!(c, IdConvention::V1 | IdConvention::V1Colons)
+                })
                 .ok_or_else(|| {
                     DecryptError::NoMatchingKey(Box::new(keys.search_report(vec![id])))
                 })?;
@@ -429,6 +449,12 @@ fn open_v2(
             )));
         }
     }
+    if matches!(h.cipher, CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb) && !opts.allow_ofb_cfb {
+        return Err(DecryptError::Unsupported(format!(
+            "{} bodies are refused by default: the header is not authenticated and a one-bit change turns aes-256-cbc into aes-256-ofb; enable them explicitly (DecryptOptions::allow_ofb_cfb, CLI --allow-ofb-cfb) for stores written with them",
+            h.cipher
+        )));
+    }
     let hash =
         Hash::from_alg(&h.hash).ok_or_else(|| DecryptError::UnsupportedHash(h.hash.name()))?;
     let extra = if integrity == Integrity::None { 0 } else { 16 };
@@ -440,7 +466,7 @@ fn open_v2(
             RecipientType::Rsa => c == IdConvention::Spki,
             RecipientType::Ec => matches!(
                 c,
-                IdConvention::SpkiCompressed | IdConvention::SpkiUncompressed
+                IdConvention::SpkiCompressed | IdConvention::SpkiUncompressed | IdConvention::Spki
             ),
             _ => false,
         };

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use zeroize::Zeroizing;
 
 use crate::container::{
-    CipherAlg, FLAG_AEAD, FLAG_HMAC, HashAlg, Header, HeaderV1, HeaderV2, Recipient,
+    CipherAlg, FLAG_AEAD, FLAG_HMAC, FLAG_SAME_CALG, HashAlg, Header, HeaderV1, HeaderV2, Recipient,
 };
 use crate::error::EncryptError;
 use crate::keys::{IdConvention, KeyId, KeyType, PointForm, PublicKey};
@@ -58,7 +58,7 @@ impl Target {
     /// The id convention this build looks for, for `key`.
     pub fn id_convention(self, key: &PublicKey) -> IdConvention {
         match key.key_type() {
-            KeyType::Rsa(_) => IdConvention::Spki,
+            KeyType::Rsa(_) | KeyType::X25519 | KeyType::X448 => IdConvention::Spki,
             _ => match self {
                 Target::Dovecot23 | Target::Dovecot24 => IdConvention::SpkiCompressed,
                 Target::Dovecot23OpenSsl3Unpatched => match key.source_point_form() {
@@ -69,11 +69,31 @@ impl Target {
         }
     }
 
+    /// Whether this build can use recipient keys of type `key_type`:
+    /// X25519 and X448 only from Dovecot 2.4 (the 2.3 builds abort with a
+    /// panic when they load such a key).
+    ///
+    /// ```
+    /// use mailcrypt::Target;
+    /// use mailcrypt::keys::KeyType;
+    /// assert!(Target::Dovecot24.reads_key_type(KeyType::X25519));
+    /// assert!(!Target::Dovecot23.reads_key_type(KeyType::X448));
+    /// ```
+    pub fn reads_key_type(self, key_type: KeyType) -> bool {
+        match key_type {
+            KeyType::X25519 | KeyType::X448 => self == Target::Dovecot24,
+            _ => true,
+        }
+    }
+
     /// Whether this build can read bodies encrypted with `cipher`.
     pub fn reads_cipher(self, cipher: &CipherAlg) -> bool {
         match cipher {
-            CipherAlg::ChaCha20Poly1305 => self == Target::Dovecot24,
-            CipherAlg::Unknown(_) | CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb => false,
+            // OFB/CFB checked against Dovecot 2.4.1 only.
+            CipherAlg::ChaCha20Poly1305 | CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb => {
+                self == Target::Dovecot24
+            }
+            CipherAlg::Unknown(_) => false,
             _ => true,
         }
     }
@@ -118,6 +138,7 @@ pub struct Encryptor {
     version: Version,
     multiple: bool,
     rounds: u32,
+    same_calg: bool,
 }
 
 impl Encryptor {
@@ -134,6 +155,7 @@ impl Encryptor {
             version: Version::V2,
             multiple: false,
             rounds: 2048,
+            same_calg: false,
         }
     }
 
@@ -152,10 +174,7 @@ impl Encryptor {
             EncryptError::Unsupported(format!("algorithm \"{name}\" is not <cipher>-<hash>"))
         })?;
         self.cipher = CipherAlg::from_name(c)
-            .filter(|c| {
-                c.key_iv_len().is_some()
-                    && !matches!(c, CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb)
-            })
+            .filter(|c| c.key_iv_len().is_some())
             .ok_or_else(|| EncryptError::Unsupported(format!("cipher \"{c}\"")))?;
         self.hash = HashAlg::from_name(h)
             .ok_or_else(|| EncryptError::Unsupported(format!("hash \"{h}\"")))?;
@@ -185,6 +204,34 @@ impl Encryptor {
         self
     }
 
+    /// Wrap the session key with the body cipher itself instead of
+    /// AES-256-CBC (header flag 0x10, `SAME_CALG`; with an AEAD cipher the
+    /// 16-byte tag follows the wrapped key). Dovecot 2.4 reads it, but no
+    /// Dovecot configuration writes it: only for API users who need it.
+    /// Needs [`Target::Dovecot24`] and EC, X25519 or X448 recipients.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use mailcrypt::{Decryptor, Encryptor, Target, keys::{KeyRing, PrivateKey}};
+    /// let key = PrivateKey::generate_x25519()?;
+    /// let enc = Encryptor::new(vec![key.public_key().clone()])
+    ///     .target(Target::Dovecot24)
+    ///     .same_calg();
+    /// let mut w = enc.wrap_output(Vec::new())?;
+    /// w.write_all(b"hello")?;
+    /// let file = w.finish()?;
+    /// let mut ring = KeyRing::new();
+    /// ring.add(key);
+    /// let mut out = Vec::new();
+    /// Decryptor::new(&file[..], &ring)?.read_to_end(&mut out)?;
+    /// assert_eq!(out, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn same_calg(mut self) -> Self {
+        self.same_calg = true;
+        self
+    }
+
     fn recipient_id(&self, key: &PublicKey) -> KeyId {
         let conv = match (self.id_form, key.key_type()) {
             (Some(PointForm::Compressed), KeyType::Ec(_)) => IdConvention::SpkiCompressed,
@@ -204,6 +251,17 @@ impl Encryptor {
             return Err(EncryptError::Unsupported(
                 "more than one recipient: Dovecot reads only single-recipient files (use allow_multiple_recipients / --multiple-recipients)".into(),
             ));
+        }
+        if let Some(k) = self
+            .recipients
+            .iter()
+            .find(|k| !self.target.reads_key_type(k.key_type()))
+        {
+            return Err(EncryptError::Unsupported(format!(
+                "{} recipient for {}: only Dovecot 2.4 reads X25519/X448 keys (the 2.3 builds crash loading them); use --target dovecot-2.4",
+                k.key_type(),
+                self.target
+            )));
         }
         match self.version {
             Version::V1 => self.prepare_v1(),
@@ -257,12 +315,37 @@ impl Encryptor {
         let hash = Hash::from_alg(&self.hash)
             .ok_or_else(|| EncryptError::Unsupported(self.hash.name()))?;
         let aead = self.cipher.is_aead();
-        let flags = if aead { FLAG_AEAD } else { FLAG_HMAC };
+        let mut flags = if aead { FLAG_AEAD } else { FLAG_HMAC };
+        if self.same_calg {
+            if self.target != Target::Dovecot24 {
+                return Err(EncryptError::Unsupported(format!(
+                    "SAME_CALG (flag 0x10) for {}: only Dovecot 2.4 reads it",
+                    self.target
+                )));
+            }
+            if self
+                .recipients
+                .iter()
+                .any(|k| matches!(k.key_type(), KeyType::Rsa(_)))
+            {
+                return Err(EncryptError::Unsupported(
+                    "SAME_CALG (flag 0x10) with an RSA recipient (RSA-OAEP has no key-encryption cipher)".into(),
+                ));
+            }
+            flags |= FLAG_SAME_CALG;
+        }
         let mut blob = Zeroizing::new(vec![0u8; kl + il + 16]);
         random(&mut blob)?;
         let mut recipients = Vec::with_capacity(self.recipients.len());
         for key in &self.recipients {
-            let w = wrap::wrap_v2(key, &blob, hash, self.rounds, PointForm::Uncompressed)?;
+            let w = wrap::wrap_v2(
+                key,
+                &blob,
+                hash,
+                self.rounds,
+                PointForm::Uncompressed,
+                self.same_calg.then_some(&self.cipher),
+            )?;
             recipients.push(Recipient {
                 key_type: w.key_type,
                 key_id: self.recipient_id(key),

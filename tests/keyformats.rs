@@ -953,8 +953,8 @@ fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
-/// Stores whose keys mailcrypt does not support (X25519 user keys, 2.4).
-fn uses_unsupported_curve(attrs: &AttributeFile) -> bool {
+/// Stores with X25519/X448 keys (Dovecot 2.4, `crypt_user_key_curve`).
+fn uses_x_curve(attrs: &AttributeFile) -> bool {
     attrs
         .iter()
         .any(|(_, v)| v.starts_with("2:1.3.101.110:") || v.starts_with("2:1.3.101.111:"))
@@ -963,21 +963,15 @@ fn uses_unsupported_curve(attrs: &AttributeFile) -> bool {
 #[test]
 fn every_mail_of_every_user_store_decrypts() {
     let mut opened = 0;
-    let mut skipped = Vec::new();
+    let mut x_stores = Vec::new();
     for dir in user_stores() {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let attrs = AttributeFile::read(dir.join("dovecot-attributes")).unwrap();
         let store = UserKeyStore::from_attributes(&attrs);
         let mut ring = KeyRing::new();
         let loaded = store.load_into(&mut ring, Some(&password(&dir)));
-        if uses_unsupported_curve(&attrs) {
-            // X25519 is not implemented: a clean "unsupported" error.
-            assert!(
-                matches!(loaded, Err(KeyError::Unsupported(_))),
-                "{name}: {loaded:?}"
-            );
-            skipped.push(name);
-            continue;
+        if uses_x_curve(&attrs) {
+            x_stores.push(name.clone());
         }
         let report = loaded.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert!(report.failed.is_empty(), "{name}: {:?}", report.failed);
@@ -1005,6 +999,8 @@ fn every_mail_of_every_user_store_decrypts() {
             assert_eq!(m.key_id.to_hex(), row.key_id, "{name}/{}", row.file);
             if row.version == "v1" {
                 assert_eq!(m.convention, IdConvention::V1, "{name}");
+            } else if uses_x_curve(&attrs) {
+                assert_eq!(m.convention, IdConvention::Spki, "{name}");
             } else {
                 assert_eq!(m.convention, IdConvention::SpkiCompressed, "{name}");
             }
@@ -1015,19 +1011,14 @@ fn every_mail_of_every_user_store_decrypts() {
             opened += 1;
         }
     }
-    assert!(
-        opened >= 12,
-        "only {opened} mails decrypted (skipped {skipped:?})"
-    );
+    assert!(opened >= 18, "only {opened} mails decrypted");
+    assert_eq!(x_stores, ["v24-x25519"], "the X25519 store must be opened");
 }
 
 #[test]
 fn user_stores_refuse_wrong_or_missing_password() {
     for dir in user_stores() {
         let attrs = AttributeFile::read(dir.join("dovecot-attributes")).unwrap();
-        if uses_unsupported_curve(&attrs) {
-            continue;
-        }
         let store = UserKeyStore::from_attributes(&attrs);
         let name = dir.display();
         assert!(
@@ -1091,12 +1082,9 @@ fn upstream_store_keys_carry_the_uncompressed_id() {
 
 #[test]
 fn dovecot_attribute_key_strings_load_individually() {
-    // Public strings in every store (P-256 ones) load and match their name.
+    // Public strings in every store (P-256 and X25519 ones) load and match their name.
     for dir in user_stores() {
         let attrs = AttributeFile::read(dir.join("dovecot-attributes")).unwrap();
-        if uses_unsupported_curve(&attrs) {
-            continue;
-        }
         let store = UserKeyStore::from_attributes(&attrs);
         for k in store.keys().filter(|k| !k.private) {
             let v = attrs.get(&k.attribute).unwrap();

@@ -39,16 +39,18 @@ fn every_vector_decrypts_exactly_in_every_mode() {
         );
         let ring = ring(&c.keys);
         let ctx = c.file.display();
+        let opts = mailcrypt::DecryptOptions::default().allow_ofb_cfb(c.ofb_cfb);
 
         let streamed = read_in_pieces(
-            Decryptor::new(&data[..], &ring).unwrap_or_else(|e| panic!("{ctx}: {e}")),
+            Decryptor::with_options(&data[..], &ring, &opts)
+                .unwrap_or_else(|e| panic!("{ctx}: {e}")),
             4096,
         )
         .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         assert_eq!(streamed, expected, "{ctx}: streaming");
 
         let verified = read_in_pieces(
-            Decryptor::new_verified(Cursor::new(&data), &ring)
+            Decryptor::verified_with_options(Cursor::new(&data), &ring, &opts)
                 .unwrap_or_else(|e| panic!("{ctx}: {e}")),
             777,
         )
@@ -56,7 +58,7 @@ fn every_vector_decrypts_exactly_in_every_mode() {
         assert_eq!(verified, expected, "{ctx}: verified");
 
         let buffered = read_in_pieces(
-            Decryptor::new_verified_buffered(&data[..], &ring, 1 << 30).unwrap(),
+            Decryptor::verified_buffered_with_options(&data[..], &ring, 1 << 30, &opts).unwrap(),
             1,
         )
         .unwrap();

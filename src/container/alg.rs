@@ -22,9 +22,11 @@ pub enum CipherAlg {
     Aes192Cbc,
     /// `aes-256-cbc` (HMAC mode).
     Aes256Cbc,
-    /// `aes-256-ofb`: Dovecot can name it; mailcrypt does not implement it.
+    /// `aes-256-ofb` (HMAC mode, stream mode without padding; Dovecot 2.4
+    /// writes it with `crypt_write_algorithm = aes-256-ofb-<hash>`).
     Aes256Ofb,
-    /// `aes-256-cfb`: Dovecot can name it; mailcrypt does not implement it.
+    /// `aes-256-cfb` (CFB128, HMAC mode, stream mode without padding;
+    /// Dovecot 2.4 writes it with `crypt_write_algorithm = aes-256-cfb-<hash>`).
     Aes256Cfb,
     /// `chacha20-poly1305` (Dovecot 2.4+, OID from RFC 8103).
     ChaCha20Poly1305,

@@ -360,25 +360,30 @@ fn curve_of_nid(nid: &str) -> Result<Curve, KeyError> {
 enum Algo {
     Ec(Curve),
     Rsa,
+    /// X25519 (`false`) or X448 (`true`): raw private bytes.
+    X(bool),
 }
 
 fn algo_of(oid_text: &str) -> Result<Algo, KeyError> {
     if oid_text == OID_RSA_TEXT {
         return Ok(Algo::Rsa);
     }
+    match oid_text {
+        "1.3.101.110" => return Ok(Algo::X(false)),
+        "1.3.101.111" => return Ok(Algo::X(true)),
+        _ => {}
+    }
     let oid = ObjectIdentifier::new(oid_text)
         .map_err(|_| corrupt("key algorithm is not a dotted OID"))?;
     Curve::from_oid(&oid).map(Algo::Ec).ok_or_else(|| {
         let name = match oid_text {
-            "1.3.101.110" => " (X25519)",
-            "1.3.101.111" => " (X448)",
             "2.16.840.1.101.3.4.4.1" => " (ML-KEM-512)",
             "2.16.840.1.101.3.4.4.2" => " (ML-KEM-768)",
             "2.16.840.1.101.3.4.4.3" => " (ML-KEM-1024)",
             _ => "",
         };
         KeyError::Unsupported(format!(
-            "key algorithm {oid_text}{name}; mailcrypt supports EC P-256, P-384, P-521 and RSA"
+            "key algorithm {oid_text}{name}; mailcrypt supports EC P-256, P-384, P-521, X25519, X448 and RSA"
         ))
     })
 }
@@ -731,6 +736,7 @@ fn private_v2(
             ec_private_from_scalar(curve, scalar, Some(PointForm::Compressed)).map_err(fail)?
         }
         Algo::Rsa => rsa_from_pkcs1(&plain).map_err(fail)?,
+        Algo::X(x448) => super::load::x_private_from_raw(x448, &plain).map_err(fail)?,
     };
     if !matches_v2_id(key.public_key(), &info.key_id) {
         if by_password {
@@ -814,6 +820,8 @@ fn private_payload(key: &PrivateKey) -> Result<(String, Zeroizing<Vec<u8>>), Key
         PrivateKind::P256(k) => scalar(Curve::P256, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::P384(k) => scalar(Curve::P384, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::P521(k) => scalar(Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
+        PrivateKind::X25519(k) => (super::OID_X25519.to_string(), Zeroizing::new(k.to_vec())),
+        PrivateKind::X448(k) => (super::OID_X448.to_string(), Zeroizing::new(k.to_vec())),
         PrivateKind::Rsa(k) => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             let doc = k

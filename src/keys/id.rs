@@ -90,8 +90,22 @@ pub enum IdConvention {
     /// Container v1 / Dovecot v1 key id: SHA-256 of the upper-case hex of
     /// the compressed point.
     V1,
-    /// SHA-256 of the DER SPKI of a key without point forms (RSA).
+    /// SHA-256 of the DER SPKI of a key without point forms (RSA, X25519,
+    /// X448).
     Spki,
+    /// v1 old id of an X25519/X448 key as Dovecot 2.4's OpenSSL-1.1
+    /// backend computes it: SHA-256 of the upper-case hex of the raw key
+    /// with `:` between bytes (OpenSSL's `buf2hexstr`). Matched when
+    /// reading; mailcrypt writes [`IdConvention::V1`].
+    ///
+    /// ```
+    /// use mailcrypt::keys::{IdConvention, PrivateKey};
+    /// let key = PrivateKey::generate_x25519()?;
+    /// assert!(key.public_key().id(IdConvention::V1Colons).is_some());
+    /// assert_eq!(IdConvention::V1Colons.name(), "v1-colons");
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    V1Colons,
 }
 
 impl IdConvention {
@@ -102,6 +116,7 @@ impl IdConvention {
             IdConvention::SpkiUncompressed => "spki-uncompressed",
             IdConvention::V1 => "v1",
             IdConvention::Spki => "spki",
+            IdConvention::V1Colons => "v1-colons",
         }
     }
 }

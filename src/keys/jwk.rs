@@ -672,10 +672,16 @@ fn write(
                     PrivateKind::P256(s) => Zeroizing::new(s.to_bytes().to_vec()),
                     PrivateKind::P384(s) => Zeroizing::new(s.to_bytes().to_vec()),
                     PrivateKind::P521(s) => Zeroizing::new(s.to_bytes().to_vec()),
-                    PrivateKind::Rsa(_) => return Err(jwk_err("key kinds disagree")),
+                    _ => return Err(jwk_err("key kinds disagree")),
                 };
                 member(&mut out, "d", &b64_secret(&d));
             }
+        }
+        KeyType::X25519 | KeyType::X448 => {
+            return Err(KeyError::Unsupported(format!(
+                "JWK export of {} keys (Dovecot writes no OKP JWK)",
+                public.key_type()
+            )));
         }
         KeyType::Rsa(_) => {
             member(&mut out, "kty", "RSA");

@@ -11,8 +11,8 @@ use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
 use super::{
-    Curve, OID_EC_PUBLIC_KEY, OID_RSA_ENCRYPTION, PointForm, PrivateKey, PrivateKind, PublicKey,
-    PublicKind,
+    Curve, OID_EC_PUBLIC_KEY, OID_RSA_ENCRYPTION, OID_X448, OID_X25519, PointForm, PrivateKey,
+    PrivateKind, PublicKey, PublicKind,
 };
 use crate::error::KeyError;
 
@@ -27,7 +27,13 @@ fn invalid(e: impl std::fmt::Display) -> KeyError {
     KeyError::Invalid(e.to_string())
 }
 
+/// Strip a BOM and surrounding white space from text key forms; binary
+/// DER (starting with a SEQUENCE tag) is left exactly as it is, since its
+/// last bytes may well be 0x20 or 0x0a.
 fn trim(data: &[u8]) -> &[u8] {
+    if data.first() == Some(&0x30) {
+        return data;
+    }
     let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
     let start = data
         .iter()
@@ -175,6 +181,24 @@ fn private_from_pkcs8(der: &[u8]) -> Result<PrivateKey, KeyError> {
             let k = rsa::PrivateKey::try_from(pki).map_err(invalid)?;
             Ok(PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
         }
+        OID_X25519 | OID_X448 => {
+            if pki.algorithm.parameters.is_some() {
+                return Err(invalid("RFC 8410 key with algorithm parameters"));
+            }
+            // CurvePrivateKey ::= OCTET STRING, inside the PKCS#8 OCTET STRING.
+            let inner = <&OctetStringRef>::from_der(pki.private_key.as_bytes())
+                .map_err(|e| invalid(format!("RFC 8410 private key: {e}")))?;
+            let key = x_private_from_raw(pki.algorithm.oid == OID_X448, inner.as_bytes())?;
+            if let Some(pk) = pki.public_key {
+                let embedded = pk.as_bytes();
+                if embedded.is_some() && embedded != key.public_key().raw_public_key() {
+                    return Err(invalid(
+                        "embedded public key does not belong to the private key",
+                    ));
+                }
+            }
+            Ok(key)
+        }
         other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
     }
 }
@@ -209,6 +233,46 @@ fn private_from_sec1(der: &[u8], curve: Option<Curve>) -> Result<PrivateKey, Key
         }
     }
     Ok(key)
+}
+
+/// An X25519 (`x448 == false`, 32 bytes) or X448 (56 bytes) private key
+/// from its raw RFC 7748 bytes.
+pub(crate) fn x_private_from_raw(x448: bool, raw: &[u8]) -> Result<PrivateKey, KeyError> {
+    let kind = if x448 {
+        let mut k = Zeroizing::new([0u8; 56]);
+        k.as_mut_slice().copy_from_slice(
+            raw.get(..56)
+                .filter(|_| raw.len() == 56)
+                .ok_or_else(|| invalid("X448 private key is not 56 bytes"))?,
+        );
+        PrivateKind::X448(k)
+    } else {
+        let mut k = Zeroizing::new([0u8; 32]);
+        k.as_mut_slice().copy_from_slice(
+            raw.get(..32)
+                .filter(|_| raw.len() == 32)
+                .ok_or_else(|| invalid("X25519 private key is not 32 bytes"))?,
+        );
+        PrivateKind::X25519(k)
+    };
+    Ok(PrivateKey::new(kind, None))
+}
+
+/// An X25519/X448 public key from its raw RFC 7748 bytes.
+pub(crate) fn x_public_from_raw(x448: bool, raw: &[u8]) -> Result<PublicKey, KeyError> {
+    let kind = if x448 {
+        PublicKind::X448(Box::new(
+            <[u8; 56]>::try_from(raw).map_err(|_| invalid("X448 public key is not 56 bytes"))?,
+        ))
+    } else {
+        PublicKind::X25519(
+            <[u8; 32]>::try_from(raw).map_err(|_| invalid("X25519 public key is not 32 bytes"))?,
+        )
+    };
+    Ok(PublicKey {
+        kind,
+        source_form: None,
+    })
 }
 
 /// Build an EC private key from a big-endian scalar of any length (leading
@@ -301,6 +365,16 @@ pub(crate) fn public_from_spki(der: &[u8]) -> Result<PublicKey, KeyError> {
                 source_form: None,
             })
         }
+        OID_X25519 | OID_X448 => {
+            if spki.algorithm.parameters.is_some() {
+                return Err(invalid("RFC 8410 key with algorithm parameters"));
+            }
+            let raw = spki
+                .subject_public_key
+                .as_bytes()
+                .ok_or_else(|| invalid("unaligned BIT STRING"))?;
+            x_public_from_raw(spki.algorithm.oid == OID_X448, raw)
+        }
         other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
     }
 }
@@ -332,6 +406,8 @@ pub(crate) fn private_to_pkcs8(
         PrivateKind::P256(k) => (Curve::P256, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::P384(k) => (Curve::P384, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::P521(k) => (Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
+        PrivateKind::X25519(k) => return x_to_pkcs8(OID_X25519, k.as_slice()),
+        PrivateKind::X448(k) => return x_to_pkcs8(OID_X448, k.as_slice()),
     };
     let point = key.public_key().sec1_point(form).unwrap_or_default();
     let inner = sec1::EcPrivateKey {
@@ -348,6 +424,25 @@ pub(crate) fn private_to_pkcs8(
             parameters: Some(params),
         },
         private_key: OctetStringRef::new(&inner_der).map_err(invalid)?,
+        public_key: None,
+    };
+    Ok(Zeroizing::new(pki.to_der().map_err(invalid)?))
+}
+
+/// RFC 8410 PKCS#8 (v1, no public key), as `openssl genpkey` writes it.
+fn x_to_pkcs8(oid: ObjectIdentifier, raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let inner = Zeroizing::new(
+        OctetStringRef::new(raw)
+            .map_err(invalid)?
+            .to_der()
+            .map_err(invalid)?,
+    );
+    let pki = pkcs8::PrivateKeyInfoRef {
+        algorithm: spki::AlgorithmIdentifier {
+            oid,
+            parameters: None,
+        },
+        private_key: OctetStringRef::new(&inner).map_err(invalid)?,
         public_key: None,
     };
     Ok(Zeroizing::new(pki.to_der().map_err(invalid)?))

@@ -39,6 +39,10 @@ pub(crate) const OID_EC_PUBLIC_KEY: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 pub(crate) const OID_RSA_ENCRYPTION: ObjectIdentifier =
     ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// id-X25519 (RFC 8410).
+pub(crate) const OID_X25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.110");
+/// id-X448 (RFC 8410).
+pub(crate) const OID_X448: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.111");
 
 /// A NIST prime curve Dovecot supports for mail-crypt keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,9 +128,11 @@ pub(crate) enum PublicKind {
     P384(p384::PublicKey),
     P521(p521::PublicKey),
     Rsa(Box<rsa::PublicKey>),
+    X25519([u8; 32]),
+    X448(Box<[u8; 56]>),
 }
 
-/// A recipient public key (EC P-256/384/521 or RSA).
+/// A recipient public key (EC P-256/384/521, X25519, X448 or RSA).
 ///
 /// It remembers the point form of the file it was loaded from, because
 /// unpatched Dovecot 2.3 on OpenSSL 3 derives the key id from it.
@@ -144,6 +150,25 @@ pub enum KeyType {
     Ec(Curve),
     /// RSA with the modulus size in bits.
     Rsa(usize),
+    /// X25519 (RFC 7748/8410; Dovecot 2.4 and later only).
+    X25519,
+    /// X448 (RFC 7748/8410; Dovecot 2.4 and later only).
+    X448,
+}
+
+impl KeyType {
+    /// Whether this is an RFC 7748 Montgomery-curve key (X25519, X448):
+    /// recipient type 2 like NIST EC, raw ephemeral keys, only Dovecot 2.4
+    /// reads it.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{Curve, KeyType};
+    /// assert!(KeyType::X448.is_x_curve());
+    /// assert!(!KeyType::Ec(Curve::P256).is_x_curve());
+    /// ```
+    pub fn is_x_curve(self) -> bool {
+        matches!(self, KeyType::X25519 | KeyType::X448)
+    }
 }
 
 impl fmt::Display for KeyType {
@@ -151,6 +176,8 @@ impl fmt::Display for KeyType {
         match self {
             KeyType::Ec(c) => write!(f, "EC {c}"),
             KeyType::Rsa(bits) => write!(f, "RSA-{bits}"),
+            KeyType::X25519 => f.write_str("X25519"),
+            KeyType::X448 => f.write_str("X448"),
         }
     }
 }
@@ -175,6 +202,8 @@ impl PublicKey {
             PublicKind::P384(_) => KeyType::Ec(Curve::P384),
             PublicKind::P521(_) => KeyType::Ec(Curve::P521),
             PublicKind::Rsa(k) => KeyType::Rsa(rsa::traits::PublicKeyParts::size(k.as_ref()) * 8),
+            PublicKind::X25519(_) => KeyType::X25519,
+            PublicKind::X448(_) => KeyType::X448,
         }
     }
 
@@ -193,21 +222,42 @@ impl PublicKey {
         self
     }
 
-    /// SEC1 encoding of an EC key's point; `None` for RSA.
+    /// The raw RFC 7748 public value of an X25519 (32 bytes) or X448 (56
+    /// bytes) key, as Dovecot writes it for ephemeral keys; `None` for
+    /// other key types.
+    ///
+    /// ```
+    /// use mailcrypt::keys::PublicKey;
+    /// let pem = std::fs::read("vectors/x25519/keys/x25519/public.pem")?;
+    /// let key = PublicKey::from_bytes(&pem)?;
+    /// assert_eq!(key.raw_public_key().map(<[u8]>::len), Some(32));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn raw_public_key(&self) -> Option<&[u8]> {
+        match &self.kind {
+            PublicKind::X25519(k) => Some(k.as_slice()),
+            PublicKind::X448(k) => Some(k.as_slice()),
+            _ => None,
+        }
+    }
+
+    /// SEC1 encoding of an EC key's point; `None` for RSA, X25519 and X448.
     pub fn sec1_point(&self, form: PointForm) -> Option<Vec<u8>> {
         let c = form == PointForm::Compressed;
         Some(match &self.kind {
             PublicKind::P256(k) => k.as_affine().to_sec1_point(c).as_bytes().to_vec(),
             PublicKind::P384(k) => k.as_affine().to_sec1_point(c).as_bytes().to_vec(),
             PublicKind::P521(k) => k.as_affine().to_sec1_point(c).as_bytes().to_vec(),
-            PublicKind::Rsa(_) => return None,
+            PublicKind::Rsa(_) | PublicKind::X25519(_) | PublicKind::X448(_) => return None,
         })
     }
 
     /// DER SubjectPublicKeyInfo. `form` selects the EC point encoding and
-    /// is ignored for RSA.
+    /// is ignored for RSA, X25519 and X448 (RFC 8410 SPKI, no parameters).
     pub fn spki_der(&self, form: PointForm) -> Vec<u8> {
         match (&self.kind, self.key_type()) {
+            (PublicKind::X25519(k), _) => x_spki_der(OID_X25519, k),
+            (PublicKind::X448(k), _) => x_spki_der(OID_X448, k.as_slice()),
             (PublicKind::Rsa(k), _) => {
                 use rsa::pkcs8::EncodePublicKey;
                 // Encoding an in-memory RSA key cannot fail except on
@@ -220,13 +270,36 @@ impl PublicKey {
                 let point = self.sec1_point(form).unwrap_or_default();
                 ec_spki_der(curve, &point)
             }
-            (_, KeyType::Rsa(_)) => Vec::new(),
+            _ => Vec::new(),
         }
     }
 
     /// The id under one convention; `None` where the convention does not
-    /// apply (point forms for RSA, [`IdConvention::Spki`] for EC).
+    /// apply (point forms for RSA, X25519 and X448, [`IdConvention::Spki`]
+    /// for EC). X25519/X448 keys have [`IdConvention::Spki`] (their v2 id)
+    /// and the two v1 old-id forms [`IdConvention::V1`] (Dovecot 2.4's
+    /// OpenSSL-3 backend: upper-case hex of the raw key) and
+    /// [`IdConvention::V1Colons`] (its OpenSSL-1.1 backend: the same hex
+    /// with `:` between bytes).
     pub fn id(&self, conv: IdConvention) -> Option<KeyId> {
+        if let Some(raw) = self.raw_public_key() {
+            return match conv {
+                IdConvention::Spki => Some(KeyId::sha256(&self.spki_der(PointForm::Compressed))),
+                IdConvention::V1 => Some(KeyId::sha256(crate::hex::encode_upper(raw).as_bytes())),
+                IdConvention::V1Colons => {
+                    let hex = crate::hex::encode_upper(raw);
+                    let mut text = String::with_capacity(hex.len() * 3 / 2);
+                    for (i, pair) in hex.as_bytes().chunks(2).enumerate() {
+                        if i > 0 {
+                            text.push(':');
+                        }
+                        text.push_str(std::str::from_utf8(pair).unwrap_or_default());
+                    }
+                    Some(KeyId::sha256(text.as_bytes()))
+                }
+                _ => None,
+            };
+        }
         let is_ec = matches!(self.key_type(), KeyType::Ec(_));
         match (conv, is_ec) {
             (IdConvention::SpkiCompressed, true) => {
@@ -252,6 +325,7 @@ impl PublicKey {
             IdConvention::SpkiCompressed,
             IdConvention::SpkiUncompressed,
             IdConvention::V1,
+            IdConvention::V1Colons,
             IdConvention::Spki,
         ]
         .into_iter()
@@ -284,6 +358,21 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// RFC 8410 SPKI: algorithm OID without parameters, raw key.
+pub(crate) fn x_spki_der(oid: ObjectIdentifier, raw: &[u8]) -> Vec<u8> {
+    let spki = spki::SubjectPublicKeyInfo::<der::asn1::AnyRef<'_>, BitStringRef<'_>> {
+        algorithm: spki::AlgorithmIdentifier {
+            oid,
+            parameters: None,
+        },
+        subject_public_key: match BitStringRef::from_bytes(raw) {
+            Ok(b) => b,
+            Err(_) => return Vec::new(),
+        },
+    };
+    spki.to_der().unwrap_or_default()
+}
+
 pub(crate) fn ec_spki_der(curve: Curve, point: &[u8]) -> Vec<u8> {
     let spki = spki::SubjectPublicKeyInfo {
         algorithm: spki::AlgorithmIdentifier {
@@ -303,10 +392,13 @@ pub(crate) enum PrivateKind {
     P384(p384::SecretKey),
     P521(p521::SecretKey),
     Rsa(Box<rsa::PrivateKey>),
+    /// Raw RFC 7748 private bytes as stored (not clamped).
+    X25519(zeroize::Zeroizing<[u8; 32]>),
+    X448(zeroize::Zeroizing<[u8; 56]>),
 }
 
-/// A private key (EC P-256/384/521 or RSA). Zeroized on drop by the
-/// underlying RustCrypto types.
+/// A private key (EC P-256/384/521, X25519, X448 or RSA). Zeroized on drop
+/// by the underlying RustCrypto types (X25519/X448 bytes by `Zeroizing`).
 pub struct PrivateKey {
     pub(crate) kind: PrivateKind,
     pub(crate) source_form: Option<PointForm>,
@@ -320,6 +412,8 @@ impl PrivateKey {
             PrivateKind::P384(k) => PublicKind::P384(k.public_key()),
             PrivateKind::P521(k) => PublicKind::P521(k.public_key()),
             PrivateKind::Rsa(k) => PublicKind::Rsa(Box::new(k.to_public_key())),
+            PrivateKind::X25519(k) => PublicKind::X25519(crate::wrap::ec::x25519_public(k)),
+            PrivateKind::X448(k) => PublicKind::X448(Box::new(crate::wrap::ec::x448_public(k))),
         };
         PrivateKey {
             kind,
@@ -353,6 +447,38 @@ impl PrivateKey {
             Curve::P521 => PrivateKind::P521(p521::SecretKey::try_generate().map_err(err)?),
         };
         Ok(PrivateKey::new(kind, Some(PointForm::Uncompressed)))
+    }
+
+    /// Generate a fresh X25519 key pair with the OS random generator. Only
+    /// Dovecot 2.4 and later read X25519 keys.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{KeyType, PrivateKey};
+    /// let key = PrivateKey::generate_x25519()?;
+    /// assert_eq!(key.key_type(), KeyType::X25519);
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn generate_x25519() -> Result<PrivateKey, KeyError> {
+        let mut k = zeroize::Zeroizing::new([0u8; 32]);
+        getrandom::fill(k.as_mut_slice())
+            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        Ok(PrivateKey::new(PrivateKind::X25519(k), None))
+    }
+
+    /// Generate a fresh X448 key pair with the OS random generator. Only
+    /// Dovecot 2.4 and later read X448 keys.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{KeyType, PrivateKey};
+    /// let key = PrivateKey::generate_x448()?;
+    /// assert_eq!(key.key_type(), KeyType::X448);
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn generate_x448() -> Result<PrivateKey, KeyError> {
+        let mut k = zeroize::Zeroizing::new([0u8; 56]);
+        getrandom::fill(k.as_mut_slice())
+            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        Ok(PrivateKey::new(PrivateKind::X448(k), None))
     }
 
     /// The public half.

@@ -228,14 +228,20 @@ pub fn inspect_mail(path: &Path, ring: &KeyRing) -> io::Result<MailStatus> {
     };
     let matched = match &header {
         Header::V1(h) => crate::keys::KeyId::from_slice(&h.key_id)
-            .and_then(|id| ring.find_with(&id, |c| c == IdConvention::V1))
+            .and_then(|id| {
+                ring.find_with(&id, |c| {
+                    matches!(c, IdConvention::V1 | IdConvention::V1Colons)
+                })
+            })
             .map(|m| (0, m)),
         Header::V2(h) => h.recipients.iter().enumerate().find_map(|(i, r)| {
             let accept = |c: IdConvention| match r.key_type {
                 RecipientType::Rsa => c == IdConvention::Spki,
                 RecipientType::Ec => matches!(
                     c,
-                    IdConvention::SpkiCompressed | IdConvention::SpkiUncompressed
+                    IdConvention::SpkiCompressed
+                        | IdConvention::SpkiUncompressed
+                        | IdConvention::Spki
                 ),
                 _ => false,
             };

@@ -263,6 +263,11 @@ enum Engine {
     Cbc(CbcAny),
     /// AES-256-CTR, zero IV (v1 bodies).
     Ctr(ctr::Ctr128BE<aes::Aes256>),
+    /// AES-256-OFB (HMAC mode; a stream mode, no padding).
+    Ofb(Box<ofb::Ofb<aes::Aes256>>),
+    /// AES-256-CFB (CFB128, HMAC mode; a stream mode, no padding).
+    CfbEnc(Box<cfb_mode::BufEncryptor<aes::Aes256>>),
+    CfbDec(Box<cfb_mode::BufDecryptor<aes::Aes256>>),
 }
 
 /// Which direction a [`BodyCipher`] runs in.
@@ -315,6 +320,15 @@ impl BodyCipher {
                 CbcAny::new(alg, key, iv, dir == Direction::Encrypt)
                     .ok_or(CipherSetupError::BadKey)?,
             ),
+            CipherAlg::Aes256Ofb => Engine::Ofb(Box::new(
+                KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
+            )),
+            CipherAlg::Aes256Cfb if dir == Direction::Encrypt => Engine::CfbEnc(Box::new(
+                KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
+            )),
+            CipherAlg::Aes256Cfb => Engine::CfbDec(Box::new(
+                KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
+            )),
             _ => return Err(CipherSetupError::Unsupported),
         };
         Ok(BodyCipher { engine, hmac, dir })
@@ -361,6 +375,15 @@ impl BodyCipher {
                 Ok(())
             }
             Engine::Ctr(c) => c.try_apply_keystream(data),
+            Engine::Ofb(c) => c.try_apply_keystream(data),
+            Engine::CfbEnc(c) => {
+                c.encrypt(data);
+                Ok(())
+            }
+            Engine::CfbDec(c) => {
+                c.decrypt(data);
+                Ok(())
+            }
         }
         .map_err(|_| BodyTooLong { limit })?;
         if self.dir == Direction::Encrypt {
@@ -375,7 +398,11 @@ impl BodyCipher {
         match &self.engine {
             Engine::Gcm(_) => Some(GCM_MAX_BODY),
             Engine::ChaCha(_) => Some(CHACHA_MAX_BODY),
-            Engine::Cbc(_) | Engine::Ctr(_) => None,
+            Engine::Cbc(_)
+            | Engine::Ctr(_)
+            | Engine::Ofb(_)
+            | Engine::CfbEnc(_)
+            | Engine::CfbDec(_) => None,
         }
     }
 
@@ -385,7 +412,11 @@ impl BodyCipher {
             Engine::Gcm(GcmAny::A192(g)) => g.ct_len,
             Engine::Gcm(GcmAny::A256(g)) => g.ct_len,
             Engine::ChaCha(c) => c.ct_len,
-            Engine::Cbc(_) | Engine::Ctr(_) => 0,
+            Engine::Cbc(_)
+            | Engine::Ctr(_)
+            | Engine::Ofb(_)
+            | Engine::CfbEnc(_)
+            | Engine::CfbDec(_) => 0,
         }
     }
 
@@ -426,7 +457,11 @@ impl BodyCipher {
                 c.poly.absorb(ciphertext);
                 c.ct_len += n;
             }
-            Engine::Cbc(_) | Engine::Ctr(_) => {}
+            Engine::Cbc(_)
+            | Engine::Ctr(_)
+            | Engine::Ofb(_)
+            | Engine::CfbEnc(_)
+            | Engine::CfbDec(_) => {}
         }
         if let Some(h) = &mut self.hmac {
             h.update(ciphertext);
@@ -445,7 +480,11 @@ impl BodyCipher {
             Engine::Gcm(GcmAny::A192(g)) => g.tag().to_vec(),
             Engine::Gcm(GcmAny::A256(g)) => g.tag().to_vec(),
             Engine::ChaCha(c) => c.tag().to_vec(),
-            Engine::Cbc(_) | Engine::Ctr(_) => Vec::new(),
+            Engine::Cbc(_)
+            | Engine::Ctr(_)
+            | Engine::Ofb(_)
+            | Engine::CfbEnc(_)
+            | Engine::CfbDec(_) => Vec::new(),
         })
     }
 

@@ -1,5 +1,7 @@
 //! ECDH on the NIST curves: the raw x-coordinate, left-padded to the field
-//! size, exactly as OpenSSL's `EVP_PKEY_derive` returns it.
+//! size, exactly as OpenSSL's `EVP_PKEY_derive` returns it. X25519/X448:
+//! the raw 32/56-byte RFC 7748 output (an all-zero result, from a
+//! small-order peer key, is refused as OpenSSL does).
 
 use zeroize::Zeroizing;
 
@@ -27,8 +29,45 @@ pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<V
         PrivateKind::P256(k) => derive(k, peer),
         PrivateKind::P384(k) => derive(k, peer),
         PrivateKind::P521(k) => derive(k, peer),
+        PrivateKind::X25519(k) => {
+            let peer = <[u8; 32]>::try_from(peer)
+                .map_err(|_| "the ephemeral key is not a raw 32-byte X25519 key".to_string())?;
+            let ss = Zeroizing::new(x25519_dalek::x25519(**k, peer));
+            nonzero(ss.to_vec())
+        }
+        PrivateKind::X448(k) => {
+            let peer = <[u8; 56]>::try_from(peer)
+                .map_err(|_| "the ephemeral key is not a raw 56-byte X448 key".to_string())?;
+            let ss = Zeroizing::new(
+                x448::x448(**k, peer)
+                    .ok_or_else(|| "the ephemeral X448 key has small order".to_string())?,
+            );
+            nonzero(ss.to_vec())
+        }
         PrivateKind::Rsa(_) => Err("an RSA key cannot open an EC recipient".into()),
     }
+}
+
+fn nonzero(ss: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, String> {
+    let ss = Zeroizing::new(ss);
+    let mut acc = 0u8;
+    for b in ss.iter() {
+        acc |= b;
+    }
+    if acc == 0 {
+        return Err("the shared secret is all zero (small-order peer key)".into());
+    }
+    Ok(ss)
+}
+
+/// X25519 public key of raw private bytes.
+pub(crate) fn x25519_public(k: &[u8; 32]) -> [u8; 32] {
+    x25519_dalek::x25519(*k, x25519_dalek::X25519_BASEPOINT_BYTES)
+}
+
+/// X448 public key of raw private bytes.
+pub(crate) fn x448_public(k: &[u8; 56]) -> [u8; 56] {
+    x448::x448_unchecked(*k, x448::X448_BASEPOINT_BYTES)
 }
 
 /// Make a fresh ephemeral key on the recipient's curve; return its public
@@ -39,6 +78,24 @@ pub(crate) fn ephemeral_agree(
 ) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), String> {
     let curve = match recipient.key_type() {
         KeyType::Ec(c) => c,
+        KeyType::X25519 | KeyType::X448 => {
+            let eph = if recipient.key_type() == KeyType::X448 {
+                PrivateKey::generate_x448()
+            } else {
+                PrivateKey::generate_x25519()
+            }
+            .map_err(|e| e.to_string())?;
+            let point = eph
+                .public_key()
+                .raw_public_key()
+                .ok_or_else(|| "no public key".to_string())?
+                .to_vec();
+            let peer = recipient
+                .raw_public_key()
+                .ok_or_else(|| "no public key".to_string())?;
+            let secret = shared_secret(&eph, peer)?;
+            return Ok((point, secret));
+        }
         other => return Err(format!("{other} is not an EC key")),
     };
     let eph = PrivateKey::generate_ec(curve).map_err(|e| e.to_string())?;
@@ -60,5 +117,7 @@ fn curve_len(k: &PublicKind) -> usize {
         PublicKind::P384(_) => Curve::P384.field_len(),
         PublicKind::P521(_) => Curve::P521.field_len(),
         PublicKind::Rsa(_) => 0,
+        PublicKind::X25519(_) => 32,
+        PublicKind::X448(_) => 56,
     }
 }

@@ -6,6 +6,11 @@
 //! * v2, RSA (key type 1): RSA-OAEP with SHA-1 and MGF1-SHA-1.
 //! * v1: ECDH → SHA-256 → AES-256-CTR with a zero IV over the 32-byte seed.
 //!
+//! * v2, EC/X25519/X448 with flag 0x10 (SAME_CALG, Dovecot 2.4): the same
+//!   PBKDF2, but `dkLen = Lk + Li (+ 16 with AEAD)` and the body cipher
+//!   itself encrypts the blob (AEAD: the last 16 PBKDF2 bytes are the AAD,
+//!   the 16-byte tag follows the ciphertext).
+//!
 //! Then the 2048-step key-check chain over the blob, compared in constant
 //! time.
 
@@ -16,9 +21,10 @@ use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
-use crate::container::{HeaderV1, HeaderV2, Recipient, RecipientType};
+use crate::container::{CipherAlg, HeaderV1, HeaderV2, Recipient, RecipientType};
 use crate::error::{DecryptError, EncryptError};
 use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, PublicKind};
+use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad, pkcs7_unpad_len};
 use hash::Hash;
 
 /// Largest PBKDF2 iteration count accepted from a header (Dovecot writes
@@ -78,13 +84,15 @@ pub(crate) fn unwrap_v2(
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     let hash =
         Hash::from_alg(&h.hash).ok_or_else(|| DecryptError::UnsupportedHash(h.hash.name()))?;
-    if h.same_calg() {
-        return Err(DecryptError::Unsupported(
-            "flag 0x10 (SAME_CALG: key wrapped with the body cipher) is not supported yet".into(),
-        ));
-    }
     let blob = match (r.key_type, &m.key.kind) {
-        (RecipientType::Ec, PrivateKind::P256(_) | PrivateKind::P384(_) | PrivateKind::P521(_)) => {
+        (
+            RecipientType::Ec,
+            PrivateKind::P256(_)
+            | PrivateKind::P384(_)
+            | PrivateKind::P521(_)
+            | PrivateKind::X25519(_)
+            | PrivateKind::X448(_),
+        ) => {
             if h.rounds == 0 || h.rounds > MAX_ROUNDS {
                 return Err(unwrap_err(
                     m,
@@ -93,6 +101,26 @@ pub(crate) fn unwrap_v2(
             }
             let secret =
                 ec::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+            if h.same_calg() {
+                return same_calg_unwrap(
+                    &h.cipher,
+                    hash,
+                    &secret,
+                    &r.ephemeral_key,
+                    h.rounds,
+                    &r.encrypted_key,
+                )
+                .ok_or_else(|| {
+                    unwrap_err(
+                        m,
+                        format!(
+                            "SAME_CALG unwrap with {} failed (wrong key or corrupt data)",
+                            h.cipher
+                        ),
+                    )
+                })
+                .and_then(|blob| check_blob(h, hash, m, blob, blob_len));
+            }
             let mut kek = Zeroizing::new([0u8; 48]);
             hash.pbkdf2(&secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
             let (k, iv) = kek.split_at(32);
@@ -121,6 +149,17 @@ pub(crate) fn unwrap_v2(
         }
         (other, _) => return Err(DecryptError::UnsupportedKeyType(other.to_byte())),
     };
+    check_blob(h, hash, m, blob, blob_len)
+}
+
+/// Check the unwrapped blob's length and the key-check hash.
+fn check_blob(
+    h: &HeaderV2,
+    hash: Hash,
+    m: &MatchedKey,
+    blob: Zeroizing<Vec<u8>>,
+    blob_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     if blob.len() != blob_len {
         return Err(unwrap_err(
             m,
@@ -139,10 +178,93 @@ pub(crate) fn unwrap_v2(
     Ok(blob)
 }
 
+/// PBKDF2 output for SAME_CALG: key ‖ IV ‖ (AAD with AEAD ciphers).
+fn same_calg_kek(
+    alg: &CipherAlg,
+    hash: Hash,
+    secret: &[u8],
+    salt: &[u8],
+    rounds: u32,
+) -> Option<(Zeroizing<Vec<u8>>, usize, usize)> {
+    let (kl, il) = alg.key_iv_len()?;
+    let extra = if alg.is_aead() { 16 } else { 0 };
+    let mut kek = Zeroizing::new(vec![0u8; kl + il + extra]);
+    hash.pbkdf2(secret, salt, rounds, kek.as_mut_slice());
+    Some((kek, kl, il))
+}
+
+/// SAME_CALG (flag 0x10) unwrap: the body cipher decrypts `ek`.
+fn same_calg_unwrap(
+    alg: &CipherAlg,
+    hash: Hash,
+    secret: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    ek: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
+    let (kek, kl, il) = same_calg_kek(alg, hash, secret, salt, rounds)?;
+    let key = kek.get(..kl)?;
+    let iv = kek.get(kl..kl + il)?;
+    let aad = kek.get(kl + il..)?;
+    if alg.is_aead() {
+        let split = ek.len().checked_sub(16)?;
+        let (ct, tag) = ek.split_at(split);
+        let mut c = BodyCipher::v2(alg, key, iv, Some(aad), None, Direction::Decrypt).ok()?;
+        let mut buf = Zeroizing::new(ct.to_vec());
+        c.update(&mut buf).ok()?;
+        return c.verify(tag).then_some(buf);
+    }
+    let mut c = BodyCipher::v2(alg, key, iv, None, None, Direction::Decrypt).ok()?;
+    let block = c.is_block_mode();
+    if block && (ek.is_empty() || !ek.len().is_multiple_of(16)) {
+        return None;
+    }
+    let mut buf = Zeroizing::new(ek.to_vec());
+    c.update(&mut buf).ok()?;
+    if block {
+        let n = pkcs7_unpad_len(&buf)?;
+        buf.truncate(n);
+    }
+    Some(buf)
+}
+
+/// SAME_CALG (flag 0x10) wrap: the body cipher encrypts `blob`.
+fn same_calg_wrap(
+    alg: &CipherAlg,
+    hash: Hash,
+    secret: &[u8],
+    salt: &[u8],
+    rounds: u32,
+    blob: &[u8],
+) -> Option<Vec<u8>> {
+    let (kek, kl, il) = same_calg_kek(alg, hash, secret, salt, rounds)?;
+    let key = kek.get(..kl)?;
+    let iv = kek.get(kl..kl + il)?;
+    let aad = kek.get(kl + il..)?;
+    let aead = alg.is_aead();
+    let mut c = BodyCipher::v2(alg, key, iv, aead.then_some(aad), None, Direction::Encrypt).ok()?;
+    let mut buf = if c.is_block_mode() {
+        pkcs7_pad(blob)
+    } else {
+        blob.to_vec()
+    };
+    c.update(&mut buf).ok()?;
+    if aead {
+        buf.extend_from_slice(&c.trailer());
+    }
+    Some(buf)
+}
+
 /// Unwrap a v1 seed with key `m`; checks the seed hash.
 pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-    if !matches!(m.key.key_type(), KeyType::Ec(_)) {
-        return Err(unwrap_err(m, "v1 containers need an EC key"));
+    if !matches!(
+        m.key.key_type(),
+        KeyType::Ec(_) | KeyType::X25519 | KeyType::X448
+    ) {
+        return Err(unwrap_err(
+            m,
+            "v1 containers need an EC, X25519 or X448 key",
+        ));
     }
     if h.seed_hash.len() != 32 || h.encrypted_seed.len() != 32 {
         return Err(unwrap_err(
@@ -175,6 +297,7 @@ pub(crate) fn wrap_v2(
     hash: Hash,
     rounds: u32,
     eph_form: PointForm,
+    same_calg: Option<&CipherAlg>,
 ) -> Result<Wrapped, EncryptError> {
     match &recipient.kind {
         PublicKind::Rsa(k) => {
@@ -187,9 +310,24 @@ pub(crate) fn wrap_v2(
                 encrypted_key: ek,
             })
         }
-        PublicKind::P256(_) | PublicKind::P384(_) | PublicKind::P521(_) => {
+        PublicKind::P256(_)
+        | PublicKind::P384(_)
+        | PublicKind::P521(_)
+        | PublicKind::X25519(_)
+        | PublicKind::X448(_) => {
             let (eph, secret) =
                 ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+            if let Some(alg) = same_calg {
+                let ek =
+                    same_calg_wrap(alg, hash, &secret, &eph, rounds, blob).ok_or_else(|| {
+                        EncryptError::Unsupported(format!("SAME_CALG key wrap with {alg}"))
+                    })?;
+                return Ok(Wrapped {
+                    key_type: RecipientType::Ec,
+                    ephemeral_key: eph,
+                    encrypted_key: ek,
+                });
+            }
             let mut kek = Zeroizing::new([0u8; 48]);
             hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
             let (k, iv) = kek.split_at(32);

@@ -57,6 +57,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
 /// One container with the key that opens it and the exact plaintext.
 #[derive(Debug, Clone)]
 pub struct Case {
+    /// Needs `DecryptOptions::allow_ofb_cfb` (AES-256-OFB/CFB bodies).
+    pub ofb_cfb: bool,
     pub file: PathBuf,
     pub keys: Vec<PathBuf>,
     pub plaintext: Option<PathBuf>,
@@ -70,6 +72,7 @@ pub fn all_cases() -> Vec<Case> {
     let dv = root().join("vectors/dovecot");
     for r in read_tsv(&dv.join("manifest.tsv")) {
         cases.push(Case {
+            ofb_cfb: false,
             file: dv.join(&r["file"]),
             keys: r["keys"].split(',').map(|k| dv.join(k)).collect(),
             plaintext: (r["plaintext"] != "-").then(|| dv.join(&r["plaintext"])),
@@ -83,9 +86,36 @@ pub fn all_cases() -> Vec<Case> {
     );
     for r in read_tsv(&ov.join("manifest.tsv")) {
         cases.push(Case {
+            ofb_cfb: false,
             file: ov.join(&r["file"]),
             keys: vec![ov.join(&r["key_dir"]).join("private.pem")],
             plaintext: Some(ov.join(&r["plaintext"])),
+            sha256: r["plaintext_sha256"].clone(),
+        });
+    }
+    // Other body ciphers (AES-256-OFB/CFB) written by Dovecot 2.4.1.
+    let cv = root().join("vectors/ciphers");
+    for r in read_tsv(&cv.join("manifest.tsv")) {
+        cases.push(Case {
+            ofb_cfb: true,
+            file: cv.join(&r["file"]),
+            keys: vec![cv.join(&r["key_dir"]).join("private.pem")],
+            plaintext: Some(cv.join(&r["plaintext"])),
+            sha256: r["plaintext_sha256"].clone(),
+        });
+    }
+    // X25519/X448 containers written by Dovecot 2.4.1.
+    let xv = root().join("vectors/x25519");
+    assert!(
+        xv.join("manifest.tsv").exists(),
+        "vectors/x25519/manifest.tsv is missing"
+    );
+    for r in read_tsv(&xv.join("manifest.tsv")) {
+        cases.push(Case {
+            ofb_cfb: false,
+            file: xv.join(&r["file"]),
+            keys: vec![xv.join(&r["key_dir"]).join("private.pem")],
+            plaintext: Some(xv.join(&r["plaintext"])),
             sha256: r["plaintext_sha256"].clone(),
         });
     }

@@ -82,6 +82,10 @@ struct DecryptArgs {
     /// Refuse files that have no integrity protection (v1, flag NONE).
     #[arg(long)]
     require_integrity: bool,
+    /// Accept AES-256-OFB/CFB bodies (refused by default: with them, a
+    /// one-bit change to an unauthenticated header field can pass the HMAC).
+    #[arg(long)]
+    allow_ofb_cfb: bool,
     /// In --verified mode on non-seekable input (stdin), buffer at most
     /// this many bytes.
     #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
@@ -330,7 +334,9 @@ fn output(src: impl Read, out: &mut dyn Write, raw: bool) -> Result<()> {
 
 fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
     let ring = load_ring(&a.keys)?;
-    let opts = DecryptOptions::default().require_integrity(a.require_integrity);
+    let opts = DecryptOptions::default()
+        .require_integrity(a.require_integrity)
+        .allow_ofb_cfb(a.allow_ofb_cfb);
     let mut sink = Sink::open(&a.output)?;
     let stdin = a.input.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if a.verified && !stdin {

@@ -1,0 +1,218 @@
+//! Shared fixtures for the fuzz targets: a fixed key ring built from the
+//! keys shipped in `vectors/`, their public halves, and helpers that run a
+//! [`Decryptor`] the way an application would.
+
+use std::io::{Cursor, Read};
+use std::sync::OnceLock;
+
+use mailcrypt::keys::{KeyRing, PrivateKey, PublicKey};
+use mailcrypt::{DecryptError, Decryptor};
+
+/// Every private key the decryption targets know, with the file it came
+/// from (paths relative to the repository root).
+pub const KEY_FILES: [(&str, &[u8]); 8] = [
+    (
+        "vectors/dovecot/sample-v2.key.pem",
+        include_bytes!("../../vectors/dovecot/sample-v2.key.pem"),
+    ),
+    (
+        "vectors/dovecot/sample-v1.key.pem",
+        include_bytes!("../../vectors/dovecot/sample-v1.key.pem"),
+    ),
+    (
+        "vectors/dovecot/rsa1024-private-pkcs8.pem",
+        include_bytes!("../../vectors/dovecot/rsa1024-private-pkcs8.pem"),
+    ),
+    (
+        "vectors/oracle/keys/p256/private.pem",
+        include_bytes!("../../vectors/oracle/keys/p256/private.pem"),
+    ),
+    (
+        "vectors/oracle/keys/p256c/private.pem",
+        include_bytes!("../../vectors/oracle/keys/p256c/private.pem"),
+    ),
+    (
+        "vectors/oracle/keys/p384/private.pem",
+        include_bytes!("../../vectors/oracle/keys/p384/private.pem"),
+    ),
+    (
+        "vectors/oracle/keys/p521/private.pem",
+        include_bytes!("../../vectors/oracle/keys/p521/private.pem"),
+    ),
+    (
+        "vectors/oracle/keys/rsa2048/private.pem",
+        include_bytes!("../../vectors/oracle/keys/rsa2048/private.pem"),
+    ),
+];
+
+/// Passwords used by the password-protected key vectors.
+pub const PASSWORDS: [&[u8]; 2] = [b"This Is Sparta", b"Tr0ub4dor&3-mailcrypt"];
+
+fn load(pem: &[u8]) -> PrivateKey {
+    match PrivateKey::from_bytes(pem, None) {
+        Ok(k) => k,
+        Err(e) => panic!("fixture key does not load: {e}"),
+    }
+}
+
+/// The fixed key ring (every key in [`KEY_FILES`]).
+pub fn ring() -> &'static KeyRing {
+    static RING: OnceLock<KeyRing> = OnceLock::new();
+    RING.get_or_init(|| {
+        let mut ring = KeyRing::new();
+        for (name, pem) in KEY_FILES {
+            ring.add_labeled(name, load(pem));
+        }
+        ring
+    })
+}
+
+/// The public halves of [`KEY_FILES`], in the same order.
+pub fn public_keys() -> &'static [PublicKey] {
+    static KEYS: OnceLock<Vec<PublicKey>> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        KEY_FILES
+            .iter()
+            .map(|(_, pem)| load(pem).public_key().clone())
+            .collect()
+    })
+}
+
+/// What reading a container produced.
+pub struct Outcome {
+    /// The plaintext, or the error that ended decryption.
+    pub result: Result<Vec<u8>, DecryptError>,
+    /// Bytes handed to the caller before the result was known.
+    pub released: usize,
+    /// Whether the header promises integrity (AEAD tag or HMAC); `None`
+    /// when the constructor failed.
+    pub authenticated: Option<bool>,
+}
+
+/// Read `dec` to the end in pieces of `piece` bytes, as an application
+/// would, counting what was released.
+pub fn drain<R: Read>(dec: &mut Decryptor<R>, piece: usize) -> (Result<(), DecryptError>, Vec<u8>) {
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; piece.max(1)];
+    loop {
+        match dec.read(&mut buf) {
+            Ok(0) => return (Ok(()), out),
+            Ok(n) => out.extend_from_slice(buf.get(..n).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(DecryptError::from_io(e)), out),
+        }
+    }
+}
+
+/// Streaming mode over a plain `&[u8]` reader.
+pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
+    match Decryptor::new(data, ring) {
+        Err(e) => Outcome {
+            result: Err(e),
+            released: 0,
+            authenticated: None,
+        },
+        Ok(mut d) => {
+            let authenticated = Some(d.info().is_authenticated());
+            let (r, out) = drain(&mut d, piece);
+            Outcome {
+                released: out.len(),
+                result: r.map(|()| out),
+                authenticated,
+            }
+        }
+    }
+}
+
+/// Verified mode over a seekable reader.
+pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
+    match Decryptor::new_verified(Cursor::new(data), ring) {
+        Err(e) => Outcome {
+            result: Err(e),
+            released: 0,
+            authenticated: None,
+        },
+        Ok(mut d) => {
+            let authenticated = Some(d.info().is_authenticated());
+            let (r, out) = drain(&mut d, piece);
+            Outcome {
+                released: out.len(),
+                result: r.map(|()| out),
+                authenticated,
+            }
+        }
+    }
+}
+
+/// Verified mode over a non-seekable reader, buffered in memory.
+pub fn verified_buffered(data: &[u8], ring: &KeyRing, piece: usize, limit: u64) -> Outcome {
+    match Decryptor::new_verified_buffered(data, ring, limit) {
+        Err(e) => Outcome {
+            result: Err(e),
+            released: 0,
+            authenticated: None,
+        },
+        Ok(mut d) => {
+            let authenticated = Some(d.info().is_authenticated());
+            let (r, out) = drain(&mut d, piece);
+            Outcome {
+                released: out.len(),
+                result: r.map(|()| out),
+                authenticated,
+            }
+        }
+    }
+}
+
+/// The checks every decryption target makes on one input:
+///
+/// * nothing panics (libFuzzer reports that);
+/// * verified mode never fails after its constructor returned: no byte of
+///   a file that later errors is released;
+/// * streaming and verified mode agree: both succeed with the same bytes,
+///   or both fail;
+/// * error messages format (Display and Debug) without panicking.
+pub fn check_decrypt(data: &[u8], ring: &KeyRing, piece: usize, buffered: bool) {
+    let s = streaming(data, ring, piece);
+    let v = verified(data, ring, piece);
+    if let Err(e) = &v.result {
+        assert!(
+            v.authenticated.is_none(),
+            "verified mode failed after the constructor returned ({} bytes released): {e}",
+            v.released
+        );
+    }
+    match (&s.result, &v.result) {
+        (Ok(a), Ok(b)) => assert!(a == b, "streaming and verified output differ"),
+        (Err(_), Err(_)) => {}
+        (Ok(_), Err(e)) => panic!("streaming succeeded, verified failed: {e}"),
+        (Err(e), Ok(_)) => panic!("verified succeeded, streaming failed: {e}"),
+    }
+    if let Err(e) = &s.result {
+        let _ = format!("{e} {e:?}");
+    }
+    if buffered {
+        let limit = data.len() as u64;
+        let b = verified_buffered(data, ring, piece, limit);
+        if let Err(e) = &b.result {
+            assert!(
+                b.authenticated.is_none(),
+                "buffered verified mode failed after the constructor returned: {e}"
+            );
+        }
+        assert_eq!(
+            b.result.as_ref().ok(),
+            v.result.as_ref().ok(),
+            "buffered and seekable verified mode disagree"
+        );
+        // One byte under the size must be refused with BufferLimit, never
+        // truncated silently.
+        if !data.is_empty() {
+            let short = verified_buffered(data, ring, piece, limit - 1);
+            assert!(
+                matches!(short.result, Err(DecryptError::BufferLimit { .. })),
+                "a buffer limit below the input size was not enforced"
+            );
+        }
+    }
+}
