@@ -122,6 +122,7 @@ fn private_at_depth(
                 "ENCRYPTED PRIVATE KEY" => {
                     let pw = password.ok_or(KeyError::PasswordRequired)?;
                     let enc = pkcs8::EncryptedPrivateKeyInfoRef::from_der(&der).map_err(invalid)?;
+                    check_pbes_cost(&enc.encryption_algorithm)?;
                     let doc = enc
                         .decrypt(pw)
                         .map_err(|e| KeyError::WrongPassword(e.to_string()))?;
@@ -153,6 +154,43 @@ fn private_at_depth(
         }
         Shape::Base64(_) => Err(not_a_key()),
     }
+}
+
+/// Largest PBKDF2 iteration count accepted in an encrypted PKCS#8 key
+/// (OpenSSL writes 2048; mailcrypt writes 600 000).
+pub const MAX_PKCS8_PBKDF2_ITERATIONS: u32 = 10_000_000;
+/// Largest scrypt memory cost (128 · N · r bytes) accepted in an encrypted
+/// PKCS#8 key.
+pub const MAX_PKCS8_SCRYPT_MEMORY: u64 = 64 << 20;
+
+/// Refuse key-derivation parameters that would make loading a key file
+/// spin for minutes or allocate gigabytes (found by fuzzing).
+fn check_pbes_cost(scheme: &pkcs8::pkcs5::EncryptionScheme) -> Result<(), KeyError> {
+    use pkcs8::pkcs5::pbes2::Kdf;
+    if let pkcs8::pkcs5::EncryptionScheme::Pbes2(p) = scheme {
+        match &p.kdf {
+            Kdf::Pbkdf2(k) if k.iteration_count > MAX_PKCS8_PBKDF2_ITERATIONS => {
+                return Err(invalid(format!(
+                    "encrypted key asks for {} PBKDF2 iterations (limit {MAX_PKCS8_PBKDF2_ITERATIONS})",
+                    k.iteration_count
+                )));
+            }
+            Kdf::Scrypt(s) => {
+                // `cost_parameter` is scrypt's N itself.
+                let mem = s
+                    .cost_parameter
+                    .saturating_mul(128)
+                    .saturating_mul(u64::from(s.block_size));
+                if mem > MAX_PKCS8_SCRYPT_MEMORY || s.parallelization > 16 {
+                    return Err(invalid(format!(
+                        "encrypted key asks for scrypt with {mem} bytes of memory (limit {MAX_PKCS8_SCRYPT_MEMORY})"
+                    )));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn curve_of(params: Option<AnyRef<'_>>) -> Result<Option<Curve>, KeyError> {
