@@ -457,6 +457,45 @@ fn rewrite_id(path: &Path, index: usize, old: KeyId, new: KeyId, ring: &KeyRing)
     Ok(())
 }
 
+/// Run `one` over every mail in parallel with a progress bar; print the
+/// lines it returns and give back (changed, failed) counts.
+fn for_each_mail(
+    mails: &[PathBuf],
+    jobs: Option<usize>,
+    label: &str,
+    verb: &str,
+    one: impl Fn(&Path) -> Result<Option<String>> + Sync,
+) -> Result<(u64, u64)> {
+    let pb = progress(mails.len(), label);
+    let changed = AtomicU64::new(0);
+    let failed = AtomicU64::new(0);
+    let lines: Vec<String> = pool(jobs)?.install(|| {
+        mails
+            .par_iter()
+            .filter_map(|p| {
+                let r = one(p);
+                pb.inc(1);
+                match r {
+                    Ok(Some(msg)) => {
+                        changed.fetch_add(1, Ordering::Relaxed);
+                        Some(msg)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        Some(format!("{}: NOT {verb}: {e:#}", p.display()))
+                    }
+                }
+            })
+            .collect()
+    });
+    pb.finish_and_clear();
+    for l in &lines {
+        println!("{l}");
+    }
+    Ok((changed.into_inner(), failed.into_inner()))
+}
+
 pub fn repair(a: RepairArgs) -> Result<std::process::ExitCode> {
     let ring = load_ring(&a.keys)?;
     if ring.is_empty() {
@@ -471,41 +510,14 @@ pub fn repair(a: RepairArgs) -> Result<std::process::ExitCode> {
     }
     let walk = store::walk(&a.dirs)?;
     let log = Log::open(&a.log)?;
-    let pb = progress(
-        walk.mails.len(),
-        if a.apply {
-            "repair"
-        } else {
-            "repair (dry run)"
-        },
-    );
-    let changed = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    let lines: Vec<String> = pool(a.jobs)?.install(|| {
-        walk.mails
-            .par_iter()
-            .filter_map(|p| {
-                let r = repair_one(p, &ring, target, a.apply, &log);
-                pb.inc(1);
-                match r {
-                    Ok(Some(msg)) => {
-                        changed.fetch_add(1, Ordering::Relaxed);
-                        Some(msg)
-                    }
-                    Ok(None) => None,
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        Some(format!("{}: NOT repaired: {e:#}", p.display()))
-                    }
-                }
-            })
-            .collect()
-    });
-    pb.finish_and_clear();
-    for l in &lines {
-        println!("{l}");
-    }
-    let (c, f) = (changed.into_inner(), failed.into_inner());
+    let label = if a.apply {
+        "repair"
+    } else {
+        "repair (dry run)"
+    };
+    let (c, f) = for_each_mail(&walk.mails, a.jobs, label, "repaired", |p| {
+        repair_one(p, &ring, target, a.apply, &log)
+    })?;
     println!(
         "repair {}: {} mail files, {c} {}, {f} failed",
         if a.apply {
@@ -699,41 +711,14 @@ pub fn rekey(a: RekeyArgs) -> Result<std::process::ExitCode> {
     let full_verify = ring.find(&new_id).is_some();
     let walk = store::walk(&a.dirs)?;
     let log = Log::open(&a.log)?;
-    let pb = progress(
-        walk.mails.len(),
-        if a.dry_run {
-            "rekey (dry run)"
-        } else {
-            "rekey"
-        },
-    );
-    let failed = AtomicU64::new(0);
-    let changed = AtomicU64::new(0);
-    let lines: Vec<String> = pool(a.jobs)?.install(|| {
-        walk.mails
-            .par_iter()
-            .filter_map(|p| {
-                let r = rekey_one(p, &ring, &enc, new_id, a.dry_run, full_verify, &log);
-                pb.inc(1);
-                match r {
-                    Ok(Some(m)) => {
-                        changed.fetch_add(1, Ordering::Relaxed);
-                        Some(m)
-                    }
-                    Ok(None) => None,
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        Some(format!("{}: NOT rekeyed: {e:#}", p.display()))
-                    }
-                }
-            })
-            .collect()
-    });
-    pb.finish_and_clear();
-    for l in &lines {
-        println!("{l}");
-    }
-    let (c, f) = (changed.into_inner(), failed.into_inner());
+    let label = if a.dry_run {
+        "rekey (dry run)"
+    } else {
+        "rekey"
+    };
+    let (c, f) = for_each_mail(&walk.mails, a.jobs, label, "rekeyed", |p| {
+        rekey_one(p, &ring, &enc, new_id, a.dry_run, full_verify, &log)
+    })?;
     println!(
         "rekey {}: {} mail files, {c} {}, {f} failed; new files verified {}",
         if a.dry_run { "dry run" } else { "applied" },
