@@ -17,10 +17,10 @@ FUZZ_TRIPLE=$(rustc -vV | sed -n 's/^host: //p')
 FUZZ_BIN=$FUZZ_TARGET_DIR/$FUZZ_TRIPLE/release
 
 # Per-target limits: RSS cap for every target, and a per-input timeout
-# above the documented worst case of one input (see docs/security.md): a
-# container or key string at MAX_ROUNDS with SHA-512 costs ~4 s per key
-# derivation in the instrumented build, several times that under ASan, and
-# the decrypt target derives up to three times per input.
+# well above the documented worst case of one input (see docs/security.md):
+# a container or key string at MAX_ROUNDS with SHA-512 costs about 0.5 s per
+# key derivation in the instrumented build, several times that under ASan,
+# and the decrypt target derives up to three times per input.
 FUZZ_RSS_MB=${FUZZ_RSS_MB:-256}
 fuzz_timeout() {
     case "$1" in

@@ -14,7 +14,7 @@ use mailcrypt::container::Header;
 use mailcrypt::keys::{IdConvention, KeyType, PointForm};
 use mailcrypt::{Encryptor, Target};
 
-const ALGORITHMS: [&str; 12] = [
+const ALGORITHMS: [&str; 13] = [
     "aes-256-gcm-sha256",
     "aes-128-gcm-sha256",
     "aes-192-gcm-sha1",
@@ -25,6 +25,7 @@ const ALGORITHMS: [&str; 12] = [
     "aes-256-cbc-sha1",
     "chacha20-poly1305-sha256",
     "aes-256-ofb-sha256",
+    "aes-256-cfb-sha256",
     "aes-256-gcm-md5",
     "bogus",
 ];
@@ -91,7 +92,7 @@ fuzz_target!(|input: Input| {
         Ok(e) => e,
         Err(e) => {
             assert!(
-                algorithm.contains("ofb") || algorithm.contains("md5") || algorithm == "bogus",
+                algorithm.contains("md5") || algorithm == "bogus",
                 "{algorithm} refused: {e}"
             );
             return;
@@ -100,7 +101,11 @@ fuzz_target!(|input: Input| {
     let mut writer = match enc.wrap_output(Vec::new()) {
         Ok(w) => w,
         Err(e) => {
-            let chacha_on_23 = algorithm.starts_with("chacha") && target != Target::Dovecot24;
+            // ChaCha20, OFB and CFB are for Dovecot 2.4 only.
+            let chacha_on_23 = ["chacha", "aes-256-ofb", "aes-256-cfb"]
+                .iter()
+                .any(|p| algorithm.starts_with(p))
+                && target != Target::Dovecot24;
             let v1_refused = input.legacy_v1
                 && (multiple || !matches!(recipients[0].key_type(), KeyType::Ec(_)));
             assert!(
@@ -195,27 +200,35 @@ fuzz_target!(|input: Input| {
         if let Some(b) = bad.get_mut(at) {
             *b ^= 1 << (input.flip_bit % 8);
         }
-        // Parts of the header that no reader uses for this file: the
-        // PBKDF2 rounds when every recipient is RSA, and with several
-        // recipients the entries after the one that opens it (a flip in
-        // the first one's id just makes the next one open it).
+        // Parts of the header that no reader uses for this file. The
+        // first recipient opens it (every recipient is in the ring): when
+        // that one is RSA, the PBKDF2 rounds are unused, and so is the
+        // SAME_CALG flag (0x10, byte 13), which is also a no-op for an
+        // aes-256-cbc body (its own cipher is the default key wrap). With
+        // several recipients, the entries after the first are unused (a
+        // flip in the first one's id just makes the next one open it).
         let rounds_at = 18 + h.cipher.to_der().len() + h.hash.to_der().len();
-        let all_rsa = h
+        let first_rsa = h
             .recipients
-            .iter()
-            .all(|r| r.key_type == mailcrypt::container::RecipientType::Rsa);
-        let unused = (all_rsa && (rounds_at..rounds_at + 4).contains(&at))
+            .first()
+            .is_some_and(|r| r.key_type == mailcrypt::container::RecipientType::Rsa);
+        let same_calg_bit = at == 13 && input.flip_bit % 8 == 4;
+        let unused = (first_rsa && (rounds_at..rounds_at + 4).contains(&at))
+            || (same_calg_bit
+                && (first_rsa || h.cipher == mailcrypt::container::CipherAlg::Aes256Cbc))
             || (multiple && at >= rounds_at + 8 && at < header_len);
         if !unused {
             let s = mailcrypt_fuzz::streaming(&bad, ring, piece);
             assert!(
                 s.result.is_err(),
-                "a tampered file decrypted (streaming), flip at {at}"
+                "a tampered file decrypted (streaming): {algorithm}, {target}, byte {at} bit {}",
+                input.flip_bit % 8
             );
             let v = mailcrypt_fuzz::verified(&bad, ring, piece);
             assert!(
                 v.result.is_err(),
-                "a tampered file decrypted (verified), flip at {at}"
+                "a tampered file decrypted (verified): {algorithm}, {target}, byte {at} bit {}",
+                input.flip_bit % 8
             );
             assert_eq!(
                 v.released, 0,

@@ -6,7 +6,7 @@ use std::io::{Cursor, Read};
 use std::sync::OnceLock;
 
 use mailcrypt::keys::{KeyRing, PrivateKey, PublicKey};
-use mailcrypt::{DecryptError, Decryptor};
+use mailcrypt::{DecryptError, DecryptOptions, Decryptor};
 
 /// Every private key the decryption targets know, with the file it came
 /// from (paths relative to the repository root).
@@ -117,9 +117,15 @@ pub fn drain<R: Read>(dec: &mut Decryptor<R>, piece: usize) -> (Result<(), Decry
     }
 }
 
+/// The options every target decrypts with: defaults, plus the opt-in
+/// AES-256-OFB/CFB bodies so that their code is fuzzed too.
+pub fn options() -> DecryptOptions {
+    DecryptOptions::default().allow_ofb_cfb(true)
+}
+
 /// Streaming mode over a plain `&[u8]` reader.
 pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
-    match Decryptor::new(data, ring) {
+    match Decryptor::with_options(data, ring, &options()) {
         Err(e) => Outcome {
             result: Err(e),
             released: 0,
@@ -139,7 +145,7 @@ pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
 
 /// Verified mode over a seekable reader.
 pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
-    match Decryptor::new_verified(Cursor::new(data), ring) {
+    match Decryptor::verified_with_options(Cursor::new(data), ring, &options()) {
         Err(e) => Outcome {
             result: Err(e),
             released: 0,
@@ -159,7 +165,7 @@ pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
 
 /// Verified mode over a non-seekable reader, buffered in memory.
 pub fn verified_buffered(data: &[u8], ring: &KeyRing, piece: usize, limit: u64) -> Outcome {
-    match Decryptor::new_verified_buffered(data, ring, limit) {
+    match Decryptor::verified_buffered_with_options(data, ring, limit, &options()) {
         Err(e) => Outcome {
             result: Err(e),
             released: 0,
