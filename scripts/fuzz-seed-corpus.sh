@@ -166,6 +166,21 @@ add("attributes", b"k\x01t1\nv\x01n2\n")
 for n in (0, 1, 15, 16, 17, 64, 255, 1024):
     add("roundtrip", bytes((i * 37 + n) % 256 for i in range(n + 40)))
 
+# --- compress: the compressed payloads real Dovecot builds wrote --------
+# (fuzz/seeds/compress/: decrypted with `mailcrypt decrypt --raw` from
+# vectors/stores/compressed), plus streams made here and the bare magics.
+import bz2, gzip, lzma
+for p in sorted((ROOT / "fuzz" / "seeds" / "compress").iterdir()):
+    add("compress", p.read_bytes())
+mail = b"From: a@example.org\r\nSubject: hi\r\n\r\n" + b"body line\r\n" * 200
+add("compress", mail)
+add("compress", gzip.compress(mail, mtime=0))
+add("compress", bz2.compress(mail))
+add("compress", lzma.compress(mail, format=lzma.FORMAT_XZ))
+for magic in (b"\x1f\x8b", b"BZh9", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd",
+              b"Dovecot-LZ4\x0d\x2a\x9b\xc5"):
+    add("compress", magic)
+
 for t in sorted(os.listdir(CORPUS)):
     print(f"{t}: {len(os.listdir(CORPUS / t))} seeds ({counts.get(t, 0)} new)")
 PY

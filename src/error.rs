@@ -175,9 +175,12 @@ pub enum DecryptError {
         /// What failed.
         reason: String,
     },
-    /// The unwrapped session key does not match the key-check hash.
+    /// The session key unwrapped with the matching key is malformed (bad
+    /// CBC padding, wrong length, failed SAME_CALG tag) or does not match
+    /// the header's key-check hash. One error for all of these on purpose:
+    /// telling them apart would be a padding oracle on the wrapped key.
     #[error(
-        "key check failed: the unwrapped session key does not match the header's key-check hash (wrong key or corrupt header)"
+        "key check failed: the session key unwrapped with this key is malformed or does not match the header's key-check hash (wrong key, or corrupt header or wrapped key)"
     )]
     KeyCheck,
     /// The body's authentication tag or HMAC did not verify.

@@ -48,6 +48,13 @@ pub const MAX_ATTRIBUTE_FILE_LEN: usize = 16 * 1024 * 1024;
 /// Largest number of attributes accepted from one file (200 000).
 pub const MAX_ATTRIBUTES: usize = 200_000;
 
+/// Most mail-crypt private keys [`UserKeyStore::load_into`] opens from one
+/// store (16 384: one user key and a folder key per mailbox). Each costs a
+/// key agreement and a key derivation (about 1 ms, up to a few ms at
+/// `MAX_ROUNDS` for a password-protected one), so the cap bounds the work
+/// a hostile attribute file can ask for to seconds.
+pub const MAX_STORE_PRIVATE_KEYS: usize = 16_384;
+
 const USER_PREFIX: &str = "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/pvt/crypt/";
 const FOLDER_PREFIX: &str = "vendor/vendor.dovecot/pvt/crypt/";
 
@@ -497,6 +504,13 @@ impl UserKeyStore {
                 "the attribute file holds no mail-crypt private key".into(),
             ));
         }
+        if private.len() > MAX_STORE_PRIVATE_KEYS {
+            return Err(KeyError::Invalid(format!(
+                "the attribute file holds {} mail-crypt private keys \
+                 (limit {MAX_STORE_PRIVATE_KEYS})",
+                private.len()
+            )));
+        }
         // User keys first (only changes the order of the report).
         private.sort_by_key(|(k, _)| k.role != KeyRole::User);
         for (stored, value) in private {
@@ -714,5 +728,22 @@ mod tests {
         ));
         let empty = UserKeyStore::from_attributes(&AttributeFile::default());
         assert!(empty.load_into(&mut KeyRing::new(), None).is_err());
+    }
+
+    #[test]
+    fn too_many_private_keys_are_refused_before_any_work() {
+        let mut text = String::new();
+        for i in 0..=MAX_STORE_PRIVATE_KEYS {
+            text.push_str(&format!(
+                "priv/g{i}/{FOLDER_PREFIX}privkeys/{i:064x}\n2:garbage\n"
+            ));
+        }
+        let store = UserKeyStore::from_attributes(&AttributeFile::parse(text.as_bytes()).unwrap());
+        assert_eq!(store.keys().count(), MAX_STORE_PRIVATE_KEYS + 1);
+        let err = store.load_into(&mut KeyRing::new(), None).unwrap_err();
+        assert!(
+            matches!(&err, KeyError::Invalid(m) if m.contains("limit")),
+            "{err}"
+        );
     }
 }

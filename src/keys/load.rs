@@ -129,11 +129,7 @@ fn private_at_depth(
                     private_from_pkcs8(doc.as_bytes())
                 }
                 "EC PRIVATE KEY" => private_from_sec1(&der, None),
-                "RSA PRIVATE KEY" => {
-                    use rsa::pkcs1::DecodeRsaPrivateKey;
-                    let k = rsa::PrivateKey::from_pkcs1_der(&der).map_err(invalid)?;
-                    Ok(PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
-                }
+                "RSA PRIVATE KEY" => super::dovecot::rsa_from_pkcs1(&der),
                 "PUBLIC KEY" | "RSA PUBLIC KEY" => Err(KeyError::NotPrivate),
                 other => Err(KeyError::UnknownFormat(format!("PEM label \"{other}\""))),
             }
@@ -141,10 +137,11 @@ fn private_at_depth(
         Shape::Der => private_from_pkcs8(data)
             .or_else(|e| private_from_sec1(data, None).map_err(|_| e))
             .or_else(|e| {
-                use rsa::pkcs1::DecodeRsaPrivateKey;
-                rsa::PrivateKey::from_pkcs1_der(data)
-                    .map(|k| PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
-                    .map_err(|_| e)
+                // Report an over-large RSA key as such, not as "not PKCS#8".
+                super::dovecot::rsa_from_pkcs1(data).map_err(|rsa_err| match rsa_err {
+                    KeyError::Unsupported(_) => rsa_err,
+                    _ => e,
+                })
             }),
         Shape::DovecotString => super::dovecot::private_from_str(utf8(data)?, password, None),
         Shape::Jwk => super::jwk::private_from_jwk(data).map(|(k, _)| k),
@@ -216,8 +213,18 @@ fn private_from_pkcs8(der: &[u8]) -> Result<PrivateKey, KeyError> {
             private_from_sec1(pki.private_key.as_bytes(), curve)
         }
         OID_RSA_ENCRYPTION => {
-            let k = rsa::PrivateKey::try_from(pki).map_err(invalid)?;
-            Ok(PrivateKey::new(PrivateKind::Rsa(Box::new(k)), None))
+            // RFC 8017: the parameters are NULL (absent tolerated, as by
+            // OpenSSL). The modulus size is checked before any arithmetic
+            // (rsa_from_pkcs1): a 64 KiB file can hold a ~100 000-bit
+            // modulus whose validation alone takes minutes.
+            if pki
+                .algorithm
+                .parameters
+                .is_some_and(|p| der::Tagged::tag(&p) != der::Tag::Null)
+            {
+                return Err(invalid("RSA key with non-NULL algorithm parameters"));
+            }
+            super::dovecot::rsa_from_pkcs1(pki.private_key.as_bytes())
         }
         OID_X25519 | OID_X448 => {
             if pki.algorithm.parameters.is_some() {

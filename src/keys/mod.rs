@@ -16,8 +16,8 @@ mod load;
 mod ring;
 
 pub use attributes::{
-    AttributeFile, KeyRole, LoadReport, MAX_ATTRIBUTE_FILE_LEN, MAX_ATTRIBUTES, StoredKey,
-    UserKeyStore,
+    AttributeFile, KeyRole, LoadReport, MAX_ATTRIBUTE_FILE_LEN, MAX_ATTRIBUTES,
+    MAX_STORE_PRIVATE_KEYS, StoredKey, UserKeyStore,
 };
 pub use dovecot::{
     DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion, MAX_KEY_STRING_LEN,

@@ -110,26 +110,18 @@ pub(crate) fn unwrap_v2(
                     h.rounds,
                     &r.encrypted_key,
                 )
-                .ok_or_else(|| {
-                    unwrap_err(
-                        m,
-                        format!(
-                            "SAME_CALG unwrap with {} failed (wrong key or corrupt data)",
-                            h.cipher
-                        ),
-                    )
-                })
-                .and_then(|blob| check_blob(h, hash, m, blob, blob_len));
+                .map_or_else(
+                    || Err(key_check_failure(h, hash, blob_len)),
+                    |blob| check_blob(h, hash, blob, blob_len),
+                );
             }
             let mut kek = Zeroizing::new([0u8; 48]);
             hash.pbkdf2(&secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
             let (k, iv) = kek.split_at(32);
-            aes256_cbc_decrypt(k, iv, &r.encrypted_key).ok_or_else(|| {
-                unwrap_err(
-                    m,
-                    "AES-256-CBC unwrap failed (bad padding: wrong key or corrupt data)",
-                )
-            })?
+            match aes256_cbc_decrypt(k, iv, &r.encrypted_key) {
+                Some(blob) => blob,
+                None => return Err(key_check_failure(h, hash, blob_len)),
+            }
         }
         (RecipientType::Rsa, PrivateKind::Rsa(k)) => Zeroizing::new(
             k.oaep_decrypt::<sha1::Sha1>(&r.encrypted_key)
@@ -149,25 +141,18 @@ pub(crate) fn unwrap_v2(
         }
         (other, _) => return Err(DecryptError::UnsupportedKeyType(other.to_byte())),
     };
-    check_blob(h, hash, m, blob, blob_len)
+    check_blob(h, hash, blob, blob_len)
 }
 
 /// Check the unwrapped blob's length and the key-check hash.
 fn check_blob(
     h: &HeaderV2,
     hash: Hash,
-    m: &MatchedKey,
     blob: Zeroizing<Vec<u8>>,
     blob_len: usize,
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     if blob.len() != blob_len {
-        return Err(unwrap_err(
-            m,
-            format!(
-                "session key is {} bytes, the cipher needs {blob_len}",
-                blob.len()
-            ),
-        ));
+        return Err(key_check_failure(h, hash, blob_len));
     }
     // Dovecot ≤ 2.4.2 compared only min(stored, digest) bytes, so a stored
     // length of 0 passed; mailcrypt requires the full digest, as 2.4.3+ does.
@@ -176,6 +161,23 @@ fn check_blob(
         return Err(DecryptError::KeyCheck);
     }
     Ok(blob)
+}
+
+/// The one error for every way an unwrapped session key can be wrong: a
+/// bad CBC padding, a failed SAME_CALG tag, a wrong length or a key-check
+/// mismatch. Reporting them apart (and returning before the key-check
+/// hashing on a bad padding) would give a padding oracle on the wrapped
+/// blob to anyone who can submit modified copies of a victim's file to a
+/// service that decrypts with the victim's key and shows the error. So the
+/// key check runs on a dummy blob of the right length and the result is
+/// always [`DecryptError::KeyCheck`].
+fn key_check_failure(h: &HeaderV2, hash: Hash, blob_len: usize) -> DecryptError {
+    let dummy = Zeroizing::new(vec![0u8; blob_len]);
+    let check = hash.key_check(&dummy);
+    // Compared like a real check so the work is the same; the result is
+    // irrelevant (a zero blob matching would still be a failure here).
+    let _ = core::hint::black_box(check.ct_eq(&h.key_check));
+    DecryptError::KeyCheck
 }
 
 /// PBKDF2 output for SAME_CALG: key ‖ IV ‖ (AAD with AEAD ciphers).
