@@ -29,7 +29,8 @@ use zeroize::Zeroizing;
 
 use super::load::{ec_private_from_scalar, ec_public_from_sec1, public_from_spki};
 use super::{
-    Curve, IdConvention, KeyId, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind,
+    Curve, IdConvention, KeyId, MlKemParams, PointForm, PrivateKey, PrivateKind, PublicKey,
+    PublicKind,
 };
 use crate::error::KeyError;
 use crate::wrap::hash::Hash;
@@ -362,6 +363,8 @@ enum Algo {
     Rsa,
     /// X25519 (`false`) or X448 (`true`): raw private bytes.
     X(bool),
+    /// ML-KEM: the expanded FIPS 203 decapsulation key.
+    MlKem(MlKemParams),
 }
 
 fn algo_of(oid_text: &str) -> Result<Algo, KeyError> {
@@ -375,15 +378,12 @@ fn algo_of(oid_text: &str) -> Result<Algo, KeyError> {
     }
     let oid = ObjectIdentifier::new(oid_text)
         .map_err(|_| corrupt("key algorithm is not a dotted OID"))?;
+    if let Some(p) = MlKemParams::from_oid(&oid) {
+        return Ok(Algo::MlKem(p));
+    }
     Curve::from_oid(&oid).map(Algo::Ec).ok_or_else(|| {
-        let name = match oid_text {
-            "2.16.840.1.101.3.4.4.1" => " (ML-KEM-512)",
-            "2.16.840.1.101.3.4.4.2" => " (ML-KEM-768)",
-            "2.16.840.1.101.3.4.4.3" => " (ML-KEM-1024)",
-            _ => "",
-        };
         KeyError::Unsupported(format!(
-            "key algorithm {oid_text}{name}; mailcrypt supports EC P-256, P-384, P-521, X25519, X448 and RSA"
+            "key algorithm {oid_text}; mailcrypt supports EC P-256, P-384, P-521, X25519, X448, ML-KEM-512/768/1024 and RSA"
         ))
     })
 }
@@ -705,6 +705,10 @@ fn private_v2(
                         )
                     })?)
                 }
+                PrivateKind::MlKem {
+                    params, expanded, ..
+                } => super::mlkem::decapsulate(*params, expanded, &peer)
+                    .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
                 _ => crate::wrap::ec::shared_secret(dk, &peer)
                     .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
             };
@@ -737,6 +741,9 @@ fn private_v2(
         }
         Algo::Rsa => rsa_from_pkcs1(&plain).map_err(fail)?,
         Algo::X(x448) => super::load::x_private_from_raw(x448, &plain).map_err(fail)?,
+        Algo::MlKem(p) => {
+            super::load::ml_kem_private_from_expanded(p, &plain, None).map_err(fail)?
+        }
     };
     if !matches_v2_id(key.public_key(), &info.key_id) {
         if by_password {
@@ -822,6 +829,9 @@ fn private_payload(key: &PrivateKey) -> Result<(String, Zeroizing<Vec<u8>>), Key
         PrivateKind::P521(k) => scalar(Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::X25519(k) => (super::OID_X25519.to_string(), Zeroizing::new(k.to_vec())),
         PrivateKind::X448(k) => (super::OID_X448.to_string(), Zeroizing::new(k.to_vec())),
+        PrivateKind::MlKem {
+            params, expanded, ..
+        } => (params.oid().to_string(), Zeroizing::new(expanded.to_vec())),
         PrivateKind::Rsa(k) => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             let doc = k
@@ -903,6 +913,7 @@ pub(crate) fn private_to_string_for_key(
                 .map_err(|e| KeyError::Invalid(format!("RSA-OAEP: {e}")))?;
             (peer, secret)
         }
+        PublicKind::MlKem(p, ek) => super::mlkem::encapsulate(*p, ek).map_err(KeyError::Invalid)?,
         _ => crate::wrap::ec::ephemeral_agree(enc_key, PointForm::Uncompressed)
             .map_err(KeyError::Invalid)?,
     };

@@ -11,7 +11,9 @@ use clap::{Args, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
 
 use mailcrypt::KeyError;
-use mailcrypt::keys::{Curve, JwkMeta, JwkUse, MAX_KEY_FILE_LEN, PointForm, PrivateKey, PublicKey};
+use mailcrypt::keys::{
+    Curve, JwkMeta, JwkUse, MAX_KEY_FILE_LEN, MlKemParams, PointForm, PrivateKey, PublicKey,
+};
 
 use super::{IdFormArg, KeyidArgs, atomic::AtomicFile, keyid, read_password};
 
@@ -24,7 +26,8 @@ pub struct KeyCommand {
 
 #[derive(Subcommand)]
 enum KeyCmd {
-    /// Generate a new key pair (EC P-256/P-384/P-521 or RSA).
+    /// Generate a new key pair (EC P-256/P-384/P-521, X25519, X448,
+    /// ML-KEM-512/768/1024 or RSA).
     Generate(GenerateArgs),
     /// Convert a key between PEM, Dovecot key strings and JWK.
     Convert(ConvertArgs),
@@ -56,6 +59,9 @@ enum UseArg {
 enum KeySpec {
     Ec(Curve),
     Rsa(usize),
+    X25519,
+    X448,
+    MlKem(MlKemParams),
 }
 
 fn parse_spec(s: &str) -> Result<KeySpec, String> {
@@ -66,18 +72,24 @@ fn parse_spec(s: &str) -> Result<KeySpec, String> {
         "rsa2048" => KeySpec::Rsa(2048),
         "rsa3072" => KeySpec::Rsa(3072),
         "rsa4096" => KeySpec::Rsa(4096),
-        _ => {
-            return Err(format!(
-                "unknown curve \"{s}\" (expected p256, p384, p521, prime256v1, secp384r1, secp521r1, rsa2048, rsa3072 or rsa4096)"
-            ));
-        }
+        "x25519" => KeySpec::X25519,
+        "x448" => KeySpec::X448,
+        other => match MlKemParams::from_name(other) {
+            Some(p) => KeySpec::MlKem(p),
+            None => {
+                return Err(format!(
+                    "unknown curve \"{s}\" (expected p256, p384, p521, prime256v1, secp384r1, secp521r1, x25519, x448, mlkem512, mlkem768, mlkem1024, rsa2048, rsa3072 or rsa4096)"
+                ));
+            }
+        },
     })
 }
 
 #[derive(Args)]
 struct GenerateArgs {
     /// Key type: p256, p384, p521 (also prime256v1, secp384r1,
-    /// secp521r1), rsa2048, rsa3072 or rsa4096.
+    /// secp521r1), x25519, x448 (Dovecot 2.4+), mlkem512, mlkem768,
+    /// mlkem1024 (Dovecot main only), rsa2048, rsa3072 or rsa4096.
     #[arg(long, value_name = "C", value_parser = parse_spec)]
     curve: KeySpec,
     /// Protect the private key with the password in this file (one
@@ -215,6 +227,9 @@ fn generate(a: GenerateArgs) -> Result<ExitCode> {
     let key = match a.curve {
         KeySpec::Ec(c) => PrivateKey::generate_ec(c)?,
         KeySpec::Rsa(bits) => PrivateKey::generate_rsa(bits)?,
+        KeySpec::X25519 => PrivateKey::generate_x25519()?,
+        KeySpec::X448 => PrivateKey::generate_x448()?,
+        KeySpec::MlKem(p) => PrivateKey::generate_ml_kem(p)?,
     };
     let pf = form(a.point_form);
     let m = meta(a.kid, a.usage, JwkMeta::default());
