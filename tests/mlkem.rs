@@ -133,6 +133,24 @@ fn dovecot_main_test_key_restores_in_every_string_form() {
     let back = PrivateKey::from_dovecot_str(&locked, Some(b"other")).unwrap();
     assert_eq!(back.public_key().canonical_id(), id);
 
+    // test_kem_key_load re-stores the key with aes-256-gcm (Dovecot main's
+    // AEAD key encryption: tag appended, no AAD); also ChaCha20-Poly1305.
+    for c in [
+        mailcrypt::keys::DovecotKeyCipher::Aes256Gcm,
+        mailcrypt::keys::DovecotKeyCipher::ChaCha20Poly1305,
+    ] {
+        let s = key.to_dovecot_string_with_cipher(b"password", c).unwrap();
+        let f: Vec<&str> = s.split(':').collect();
+        assert_eq!(f[3], c.name());
+        assert_eq!(f[7].len(), 2 * (1632 + 16), "ciphertext ‖ tag");
+        let back = PrivateKey::from_dovecot_str(&s, Some(b"password")).unwrap();
+        assert_eq!(back.public_key().canonical_id(), id);
+        assert!(matches!(
+            PrivateKey::from_dovecot_str(&s, Some(b"Password")),
+            Err(KeyError::WrongPassword(_))
+        ));
+    }
+
     // PKCS#8 PEM (expanded key only: the seed is not in a Dovecot string).
     let pem = key.to_pem(PointForm::Compressed).unwrap();
     let from_pem = PrivateKey::from_bytes(pem.as_bytes(), None).unwrap();

@@ -21,7 +21,8 @@ pub use attributes::{
     UserKeyStore,
 };
 pub use dovecot::{
-    DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion, MAX_KEY_STRING_LEN,
+    DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
+    MAX_KEY_STRING_LEN,
 };
 pub use id::{IdConvention, KeyId};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
@@ -365,8 +366,8 @@ impl PublicKey {
         .collect()
     }
 
-    /// The canonical id (compressed SPKI for EC, SPKI for RSA): what every
-    /// correct Dovecot build writes.
+    /// The canonical id (compressed SPKI for EC, SPKI for RSA, X25519,
+    /// X448 and ML-KEM): what every correct Dovecot build writes.
     pub fn canonical_id(&self) -> KeyId {
         self.id(IdConvention::SpkiCompressed)
             .or_else(|| self.id(IdConvention::Spki))
@@ -758,7 +759,29 @@ impl PrivateKey {
         &self,
         password: Option<&[u8]>,
     ) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        dovecot::private_to_string(self, password)
+        dovecot::private_to_string(self, password, DovecotKeyCipher::Aes256Ctr)
+    }
+
+    /// Like [`PrivateKey::to_dovecot_string`] with a password, protected
+    /// with `cipher` instead of `aes-256-ctr`. The AEAD ciphers are read
+    /// only by Dovecot's unreleased main branch (see [`DovecotKeyCipher`]).
+    ///
+    /// ```
+    /// use mailcrypt::keys::{DovecotKeyCipher, MlKemParams, PrivateKey};
+    /// let key = PrivateKey::generate_ml_kem(MlKemParams::MlKem512)?;
+    /// let s = key.to_dovecot_string_with_cipher(b"pw", DovecotKeyCipher::ChaCha20Poly1305)?;
+    /// assert!(s.starts_with("2:2.16.840.1.101.3.4.4.1:2:chacha20-poly1305:"));
+    /// assert!(PrivateKey::from_dovecot_str(&s, Some(b"no")).is_err());
+    /// let back = PrivateKey::from_dovecot_str(&s, Some(b"pw"))?;
+    /// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn to_dovecot_string_with_cipher(
+        &self,
+        password: &[u8],
+        cipher: DovecotKeyCipher,
+    ) -> Result<zeroize::Zeroizing<String>, KeyError> {
+        dovecot::private_to_string(self, Some(password), cipher)
     }
 
     /// The Dovecot v2 private key string encrypted to `encryption_key`
@@ -778,7 +801,27 @@ impl PrivateKey {
         &self,
         encryption_key: &PublicKey,
     ) -> Result<String, KeyError> {
-        dovecot::private_to_string_for_key(self, encryption_key)
+        dovecot::private_to_string_for_key(self, encryption_key, DovecotKeyCipher::Aes256Ctr)
+    }
+
+    /// Like [`PrivateKey::to_dovecot_string_for_key`], protected with
+    /// `cipher` instead of `aes-256-ctr` (AEAD ciphers: Dovecot main only).
+    ///
+    /// ```
+    /// use mailcrypt::keys::{Curve, DovecotKeyCipher, PrivateKey};
+    /// let user = PrivateKey::generate_ec(Curve::P521)?;
+    /// let folder = PrivateKey::generate_ec(Curve::P521)?;
+    /// let s = folder.to_dovecot_string_for_key_with_cipher(user.public_key(), DovecotKeyCipher::Aes256Gcm)?;
+    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
+    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn to_dovecot_string_for_key_with_cipher(
+        &self,
+        encryption_key: &PublicKey,
+        cipher: DovecotKeyCipher,
+    ) -> Result<String, KeyError> {
+        dovecot::private_to_string_for_key(self, encryption_key, cipher)
     }
 
     /// Load a private key from a JWK (EC P-256/384/521 or RSA).

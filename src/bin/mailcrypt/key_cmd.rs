@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 
 use mailcrypt::KeyError;
 use mailcrypt::keys::{
-    Curve, JwkMeta, JwkUse, MAX_KEY_FILE_LEN, MlKemParams, PointForm, PrivateKey, PublicKey,
+    Curve, DovecotKeyCipher, JwkMeta, JwkUse, MAX_KEY_FILE_LEN, MlKemParams, PointForm, PrivateKey,
+    PublicKey,
 };
 
 use super::{IdFormArg, KeyidArgs, atomic::AtomicFile, keyid, read_password};
@@ -99,6 +100,11 @@ struct GenerateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "pem")]
     format: OutFormat,
+    /// Cipher protecting a password- or key-encrypted Dovecot string:
+    /// aes-256-ctr (default, every Dovecot), aes-256-gcm or
+    /// chacha20-poly1305 (tag appended, no AAD: Dovecot main only).
+    #[arg(long, value_name = "CIPHER", value_parser = parse_key_cipher, default_value = "aes-256-ctr")]
+    key_cipher: DovecotKeyCipher,
     /// EC point encoding in PEM output (OpenSSL's default: uncompressed).
     /// Unpatched Dovecot 2.3 on OpenSSL 3 derives key ids from the PEM's
     /// point form; with `compressed` it uses the ids every other build uses.
@@ -127,6 +133,11 @@ struct ConvertArgs {
     /// Output format.
     #[arg(long, value_enum)]
     to: OutFormat,
+    /// Cipher protecting a password- or key-encrypted Dovecot string:
+    /// aes-256-ctr (default, every Dovecot), aes-256-gcm or
+    /// chacha20-poly1305 (tag appended, no AAD: Dovecot main only).
+    #[arg(long, value_name = "CIPHER", value_parser = parse_key_cipher, default_value = "aes-256-ctr")]
+    key_cipher: DovecotKeyCipher,
     /// Password of the input key (encrypted PKCS#8, password-protected
     /// Dovecot string) and of --decryption-key.
     #[arg(long, value_name = "F")]
@@ -188,17 +199,27 @@ fn meta(kid: Option<String>, usage: Option<UseArg>, base: JwkMeta) -> JwkMeta {
     }
 }
 
+fn parse_key_cipher(s: &str) -> Result<DovecotKeyCipher, String> {
+    DovecotKeyCipher::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown key cipher \"{s}\" (expected aes-256-ctr, aes-256-gcm or chacha20-poly1305)"
+        )
+    })
+}
+
 fn private_text(
     key: &PrivateKey,
     fmt: OutFormat,
     pf: PointForm,
     password: Option<&[u8]>,
     jwk_meta: &JwkMeta,
+    cipher: DovecotKeyCipher,
 ) -> Result<Zeroizing<String>> {
     Ok(match (fmt, password) {
         (OutFormat::Pem, None) => key.to_pem(pf)?,
         (OutFormat::Pem, Some(pw)) => key.to_encrypted_pem(pf, pw)?,
-        (OutFormat::Dovecot, pw) => key.to_dovecot_string(pw)?,
+        (OutFormat::Dovecot, None) => key.to_dovecot_string(None)?,
+        (OutFormat::Dovecot, Some(pw)) => key.to_dovecot_string_with_cipher(pw, cipher)?,
         (OutFormat::Jwk, None) => key.to_jwk(jwk_meta)?,
         (OutFormat::Jwk, Some(_)) => {
             bail!("JWK output cannot be password-protected (Dovecot has no encrypted JWK)")
@@ -233,7 +254,14 @@ fn generate(a: GenerateArgs) -> Result<ExitCode> {
     };
     let pf = form(a.point_form);
     let m = meta(a.kid, a.usage, JwkMeta::default());
-    let text = private_text(&key, a.format, pf, pw.as_deref().map(|v| v.as_slice()), &m)?;
+    let text = private_text(
+        &key,
+        a.format,
+        pf,
+        pw.as_deref().map(|v| v.as_slice()),
+        &m,
+        a.key_cipher,
+    )?;
     if let Some(p) = &a.public_out {
         let public = public_text(key.public_key(), a.format, pf, &m)?;
         write_output(Some(p), a.format, public.as_bytes(), false)?;
@@ -320,7 +348,7 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
         let pdata = read_input(p)?;
         let target = PublicKey::from_bytes(&pdata)
             .with_context(|| format!("loading public key {}", p.display()))?;
-        let text = Zeroizing::new(k.to_dovecot_string_for_key(&target)?);
+        let text = Zeroizing::new(k.to_dovecot_string_for_key_with_cipher(&target, a.key_cipher)?);
         write_output(a.output.as_deref(), a.to, text.as_bytes(), true)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -331,7 +359,14 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
                     "mailcrypt: note: the private key is written without password protection (use --out-password-file to add one)"
                 );
             }
-            let text = private_text(&k, a.to, pf, out_pw.as_deref().map(|v| v.as_slice()), &m)?;
+            let text = private_text(
+                &k,
+                a.to,
+                pf,
+                out_pw.as_deref().map(|v| v.as_slice()),
+                &m,
+                a.key_cipher,
+            )?;
             write_output(a.output.as_deref(), a.to, text.as_bytes(), true)?;
         }
         Input::Private(k) => {
