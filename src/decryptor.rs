@@ -463,7 +463,7 @@ fn open_v2(
     let mut found = None;
     for (i, r) in h.recipients.iter().enumerate() {
         let accept = |c: IdConvention| match r.key_type {
-            RecipientType::Rsa => c == IdConvention::Spki,
+            RecipientType::Rsa | RecipientType::MlKem => c == IdConvention::Spki,
             RecipientType::Ec => matches!(
                 c,
                 IdConvention::SpkiCompressed | IdConvention::SpkiUncompressed | IdConvention::Spki
@@ -477,7 +477,10 @@ fn open_v2(
     }
     let Some((idx, r, m)) = found else {
         if let [r] = h.recipients.as_slice() {
-            if !matches!(r.key_type, RecipientType::Rsa | RecipientType::Ec) {
+            if !matches!(
+                r.key_type,
+                RecipientType::Rsa | RecipientType::Ec | RecipientType::MlKem
+            ) {
                 return Err(DecryptError::UnsupportedKeyType(r.key_type.to_byte()));
             }
         }

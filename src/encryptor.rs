@@ -31,14 +31,28 @@ pub enum Target {
     Dovecot23OpenSsl3Unpatched,
     /// Dovecot 2.4: compressed-point ids; also reads ChaCha20-Poly1305.
     Dovecot24,
+    /// Dovecot's unreleased main branch (built against OpenSSL 3.5 or
+    /// later): everything 2.4 reads, plus ML-KEM-512/768/1024 recipients
+    /// (key type 4). No released Dovecot reads ML-KEM, so ML-KEM
+    /// recipients need this target explicitly.
+    ///
+    /// ```
+    /// use mailcrypt::Target;
+    /// use mailcrypt::keys::{KeyType, MlKemParams};
+    /// assert_eq!(Target::from_name("dovecot-main"), Some(Target::DovecotMain));
+    /// assert!(Target::DovecotMain.reads_key_type(KeyType::MlKem(MlKemParams::MlKem1024)));
+    /// assert!(!Target::Dovecot24.reads_key_type(KeyType::MlKem(MlKemParams::MlKem512)));
+    /// ```
+    DovecotMain,
 }
 
 impl Target {
     /// Every target.
-    pub const ALL: [Target; 3] = [
+    pub const ALL: [Target; 4] = [
         Target::Dovecot23,
         Target::Dovecot23OpenSsl3Unpatched,
         Target::Dovecot24,
+        Target::DovecotMain,
     ];
 
     /// The name used on the command line.
@@ -47,6 +61,7 @@ impl Target {
             Target::Dovecot23 => "dovecot-2.3",
             Target::Dovecot23OpenSsl3Unpatched => "dovecot-2.3-openssl3-unpatched",
             Target::Dovecot24 => "dovecot-2.4",
+            Target::DovecotMain => "dovecot-main",
         }
     }
 
@@ -58,9 +73,13 @@ impl Target {
     /// The id convention this build looks for, for `key`.
     pub fn id_convention(self, key: &PublicKey) -> IdConvention {
         match key.key_type() {
-            KeyType::Rsa(_) | KeyType::X25519 | KeyType::X448 => IdConvention::Spki,
+            KeyType::Rsa(_) | KeyType::X25519 | KeyType::X448 | KeyType::MlKem(_) => {
+                IdConvention::Spki
+            }
             _ => match self {
-                Target::Dovecot23 | Target::Dovecot24 => IdConvention::SpkiCompressed,
+                Target::Dovecot23 | Target::Dovecot24 | Target::DovecotMain => {
+                    IdConvention::SpkiCompressed
+                }
                 Target::Dovecot23OpenSsl3Unpatched => match key.source_point_form() {
                     Some(PointForm::Compressed) => IdConvention::SpkiCompressed,
                     _ => IdConvention::SpkiUncompressed,
@@ -71,7 +90,8 @@ impl Target {
 
     /// Whether this build can use recipient keys of type `key_type`:
     /// X25519 and X448 only from Dovecot 2.4 (the 2.3 builds abort with a
-    /// panic when they load such a key).
+    /// panic when they load such a key), ML-KEM only in Dovecot main
+    /// (2.4.1 aborts loading ML-KEM keys, 2.3 cannot load them).
     ///
     /// ```
     /// use mailcrypt::Target;
@@ -81,13 +101,20 @@ impl Target {
     /// ```
     pub fn reads_key_type(self, key_type: KeyType) -> bool {
         match key_type {
-            KeyType::X25519 | KeyType::X448 => self == Target::Dovecot24,
+            KeyType::MlKem(_) => self == Target::DovecotMain,
+            KeyType::X25519 | KeyType::X448 => {
+                matches!(self, Target::Dovecot24 | Target::DovecotMain)
+            }
             _ => true,
         }
     }
 
     /// Whether this build can read bodies encrypted with `cipher`.
     pub fn reads_cipher(self, cipher: &CipherAlg) -> bool {
+        // Dovecot main reads every cipher 2.4 reads.
+        if self == Target::DovecotMain {
+            return Target::Dovecot24.reads_cipher(cipher);
+        }
         match cipher {
             // OFB/CFB checked against Dovecot 2.4.1 only.
             CipherAlg::ChaCha20Poly1305 | CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb => {
@@ -208,7 +235,8 @@ impl Encryptor {
     /// AES-256-CBC (header flag 0x10, `SAME_CALG`; with an AEAD cipher the
     /// 16-byte tag follows the wrapped key). Dovecot 2.4 reads it, but no
     /// Dovecot configuration writes it: only for API users who need it.
-    /// Needs [`Target::Dovecot24`] and EC, X25519 or X448 recipients.
+    /// Needs [`Target::Dovecot24`] (or [`Target::DovecotMain`]) and EC,
+    /// X25519, X448 or ML-KEM recipients.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -257,11 +285,21 @@ impl Encryptor {
             .iter()
             .find(|k| !self.target.reads_key_type(k.key_type()))
         {
-            return Err(EncryptError::Unsupported(format!(
-                "{} recipient for {}: only Dovecot 2.4 reads X25519/X448 keys (the 2.3 builds crash loading them); use --target dovecot-2.4",
-                k.key_type(),
-                self.target
-            )));
+            return Err(EncryptError::Unsupported(
+                if matches!(k.key_type(), KeyType::MlKem(_)) {
+                    format!(
+                        "{} recipient for {}: no released Dovecot reads ML-KEM keys, only the unreleased main branch; use --target dovecot-main",
+                        k.key_type(),
+                        self.target
+                    )
+                } else {
+                    format!(
+                        "{} recipient for {}: only Dovecot 2.4 reads X25519/X448 keys (the 2.3 builds crash loading them); use --target dovecot-2.4",
+                        k.key_type(),
+                        self.target
+                    )
+                },
+            ));
         }
         match self.version {
             Version::V1 => self.prepare_v1(),
@@ -317,7 +355,7 @@ impl Encryptor {
         let aead = self.cipher.is_aead();
         let mut flags = if aead { FLAG_AEAD } else { FLAG_HMAC };
         if self.same_calg {
-            if self.target != Target::Dovecot24 {
+            if !matches!(self.target, Target::Dovecot24 | Target::DovecotMain) {
                 return Err(EncryptError::Unsupported(format!(
                     "SAME_CALG (flag 0x10) for {}: only Dovecot 2.4 reads it",
                     self.target

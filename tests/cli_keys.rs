@@ -419,3 +419,73 @@ fn generated_keys_work_for_encrypt_and_decrypt() {
     assert_eq!(out.stdout, b"Subject: hi\n\nbody\n");
     let _ = std::fs::remove_dir_all(t);
 }
+
+#[test]
+fn ml_kem_keys_from_the_cli_encrypt_and_decrypt() {
+    // key generate mlkem768 with a GCM-protected Dovecot string (Dovecot
+    // main's AEAD key encryption), encrypt for dovecot-main, decrypt, and
+    // key id / key convert on the result.
+    let t = tmpdir("mlkem");
+    let pw = t.join("pw");
+    write(&pw, b"pw");
+    let key = t.join("k.dovecot");
+    let public = t.join("k.pub");
+    run(bin()
+        .args([
+            "key", "generate", "--curve", "mlkem768", "--format", "dovecot",
+        ])
+        .args(["--key-cipher", "aes-256-gcm"])
+        .arg("--password-file")
+        .arg(&pw)
+        .arg("-o")
+        .arg(&key)
+        .arg("--public-out")
+        .arg(&public));
+    let text = std::fs::read_to_string(&key).unwrap();
+    assert!(
+        text.starts_with("2:2.16.840.1.101.3.4.4.2:2:aes-256-gcm:"),
+        "{text}"
+    );
+    let plain = t.join("plain");
+    write(&plain, b"Subject: pq\n\nbody\n");
+    let enc = t.join("enc");
+    // Released targets refuse ML-KEM recipients.
+    let refused = bin()
+        .arg("encrypt")
+        .arg("-r")
+        .arg(&public)
+        .args(["--target", "dovecot-2.4", "-o"])
+        .arg(&enc)
+        .arg(&plain)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    run(bin()
+        .arg("encrypt")
+        .arg("-r")
+        .arg(&public)
+        .args(["--target", "dovecot-main", "-o"])
+        .arg(&enc)
+        .arg(&plain));
+    let out = run(bin()
+        .arg("decrypt")
+        .arg("-k")
+        .arg(&key)
+        .arg("--password-file")
+        .arg(&pw)
+        .arg(&enc));
+    assert_eq!(out.stdout, b"Subject: pq\n\nbody\n");
+    // Convert to PEM and ask for the id: the same as in the string.
+    let pem = t.join("k.pem");
+    run(bin()
+        .args(["key", "convert", "--to", "pem"])
+        .arg("--password-file")
+        .arg(&pw)
+        .arg("-o")
+        .arg(&pem)
+        .arg(&key));
+    let id = text.trim_end().rsplit(':').next().unwrap().to_string();
+    let out = run(bin().args(["key", "id"]).arg(&pem));
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+    let _ = std::fs::remove_dir_all(t);
+}

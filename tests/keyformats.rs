@@ -385,20 +385,16 @@ fn v2_unsupported_algorithms_fail_cleanly() {
         PublicKey::from_dovecot_str(&s),
         Err(KeyError::Unsupported(_))
     ));
-    // ML-KEM (Dovecot HEAD): recognised, not supported.
+    // ML-KEM (Dovecot HEAD): loads (details in tests/mlkem.rs).
     let s = text("v2-mlkem512-private-password.dovecot");
     assert_eq!(
         DovecotKeyInfo::parse(&s).unwrap().encryption,
         DovecotKeyEncryption::Password
     );
-    assert!(matches!(
-        PrivateKey::from_dovecot_str(&s, Some(b"password")),
-        Err(KeyError::Unsupported(_))
-    ));
-    assert!(matches!(
-        PublicKey::from_dovecot_str(&text("v2-mlkem512-public.dovecot")),
-        Err(KeyError::Unsupported(_))
-    ));
+    let k = PrivateKey::from_dovecot_str(&s, Some(b"password")).unwrap();
+    let p = PublicKey::from_dovecot_str(&text("v2-mlkem512-public.dovecot")).unwrap();
+    assert_eq!(k.public_key().canonical_id(), p.canonical_id());
+    assert!(p.canonical_id().to_hex().starts_with("168c6bd8"));
 }
 
 fn hex(s: &str) -> Vec<u8> {

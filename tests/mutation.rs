@@ -146,6 +146,18 @@ fn every_flip_and_truncation_of_an_x25519_aead_file_fails() {
 }
 
 #[test]
+fn every_flip_and_truncation_of_an_ml_kem_file_fails() {
+    // Written by mailcrypt to a fixed ML-KEM-512 key (768-byte KEM
+    // ciphertext as the ephemeral key; flips there hit FIPS 203 implicit
+    // rejection, whose pseudo-random secret then fails the unwrap).
+    mutate_all(
+        "vectors/mlkem/enc/mlkem512/1b.v2-aead.bin",
+        "vectors/mlkem/keys/mlkem512/private.pem",
+        None,
+    );
+}
+
+#[test]
 fn v1_body_flips_flip_exactly_one_plaintext_bit() {
     // v1 has no integrity: AES-CTR maps a ciphertext bit flip to the same
     // plaintext bit. Header flips still fail (key id, point, seed hash).

@@ -29,7 +29,8 @@ use zeroize::Zeroizing;
 
 use super::load::{ec_private_from_scalar, ec_public_from_sec1, public_from_spki};
 use super::{
-    Curve, IdConvention, KeyId, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind,
+    Curve, IdConvention, KeyId, MlKemParams, PointForm, PrivateKey, PrivateKind, PublicKey,
+    PublicKind,
 };
 use crate::error::KeyError;
 use crate::wrap::hash::Hash;
@@ -43,10 +44,9 @@ pub const MAX_KEY_STRING_LEN: usize = 64 * 1024;
 /// 2048). Shared with the container reader: [`crate::MAX_ROUNDS`].
 const MAX_KEY_ROUNDS: u32 = crate::wrap::MAX_ROUNDS;
 
-/// Rounds, hash, cipher and salt length mailcrypt writes.
+/// Rounds, hash and salt length mailcrypt writes (cipher: `DovecotKeyCipher`).
 const WRITE_ROUNDS: u32 = 2048;
 const WRITE_SALT_LEN: usize = 16;
-const WRITE_CIPHER: &str = "aes-256-ctr";
 const WRITE_HASH: &str = "sha256";
 
 const OID_RSA_TEXT: &str = "1.2.840.113549.1.1.1";
@@ -362,6 +362,8 @@ enum Algo {
     Rsa,
     /// X25519 (`false`) or X448 (`true`): raw private bytes.
     X(bool),
+    /// ML-KEM: the expanded FIPS 203 decapsulation key.
+    MlKem(MlKemParams),
 }
 
 fn algo_of(oid_text: &str) -> Result<Algo, KeyError> {
@@ -375,15 +377,12 @@ fn algo_of(oid_text: &str) -> Result<Algo, KeyError> {
     }
     let oid = ObjectIdentifier::new(oid_text)
         .map_err(|_| corrupt("key algorithm is not a dotted OID"))?;
+    if let Some(p) = MlKemParams::from_oid(&oid) {
+        return Ok(Algo::MlKem(p));
+    }
     Curve::from_oid(&oid).map(Algo::Ec).ok_or_else(|| {
-        let name = match oid_text {
-            "2.16.840.1.101.3.4.4.1" => " (ML-KEM-512)",
-            "2.16.840.1.101.3.4.4.2" => " (ML-KEM-768)",
-            "2.16.840.1.101.3.4.4.3" => " (ML-KEM-1024)",
-            _ => "",
-        };
         KeyError::Unsupported(format!(
-            "key algorithm {oid_text}{name}; mailcrypt supports EC P-256, P-384, P-521, X25519, X448 and RSA"
+            "key algorithm {oid_text}; mailcrypt supports EC P-256, P-384, P-521, X25519, X448, ML-KEM-512/768/1024 and RSA"
         ))
     })
 }
@@ -705,6 +704,10 @@ fn private_v2(
                         )
                     })?)
                 }
+                PrivateKind::MlKem {
+                    params, expanded, ..
+                } => super::mlkem::decapsulate(*params, expanded, &peer)
+                    .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
                 _ => crate::wrap::ec::shared_secret(dk, &peer)
                     .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
             };
@@ -737,6 +740,9 @@ fn private_v2(
         }
         Algo::Rsa => rsa_from_pkcs1(&plain).map_err(fail)?,
         Algo::X(x448) => super::load::x_private_from_raw(x448, &plain).map_err(fail)?,
+        Algo::MlKem(p) => {
+            super::load::ml_kem_private_from_expanded(p, &plain, None).map_err(fail)?
+        }
     };
     if !matches_v2_id(key.public_key(), &info.key_id) {
         if by_password {
@@ -822,6 +828,9 @@ fn private_payload(key: &PrivateKey) -> Result<(String, Zeroizing<Vec<u8>>), Key
         PrivateKind::P521(k) => scalar(Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::X25519(k) => (super::OID_X25519.to_string(), Zeroizing::new(k.to_vec())),
         PrivateKind::X448(k) => (super::OID_X448.to_string(), Zeroizing::new(k.to_vec())),
+        PrivateKind::MlKem {
+            params, expanded, ..
+        } => (params.oid().to_string(), Zeroizing::new(expanded.to_vec())),
         PrivateKind::Rsa(k) => {
             use rsa::pkcs1::EncodeRsaPrivateKey;
             let doc = k
@@ -835,18 +844,119 @@ fn private_payload(key: &PrivateKey) -> Result<(String, Zeroizing<Vec<u8>>), Key
     })
 }
 
+/// The cipher that protects a private key in a Dovecot v2 key string.
+///
+/// Every released Dovecot writes and reads only `aes-256-ctr`. Dovecot's
+/// unreleased main branch (commit 11e43b49aa) also writes AEAD ciphers:
+/// `ENC = ciphertext ‖ 16-byte tag`, key and nonce from the first
+/// `Lk + Li` PBKDF2 bytes and **no associated data** (Dovecot derives 16
+/// more bytes meant as AAD but registers them only after the cipher was
+/// initialised, when they are no longer fed in). mailcrypt writes exactly
+/// that; it reads all three.
+///
+/// ```
+/// use mailcrypt::keys::{Curve, DovecotKeyCipher, PrivateKey};
+/// let key = PrivateKey::generate_ec(Curve::P256)?;
+/// let s = key.to_dovecot_string_with_cipher(b"pw", DovecotKeyCipher::Aes256Gcm)?;
+/// assert!(s.contains(":2:aes-256-gcm:"));
+/// let back = PrivateKey::from_dovecot_str(&s, Some(b"pw"))?;
+/// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
+/// # Ok::<(), mailcrypt::KeyError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum DovecotKeyCipher {
+    /// `aes-256-ctr`: what every Dovecot writes and reads (the default).
+    #[default]
+    Aes256Ctr,
+    /// `aes-256-gcm`, tag appended, no AAD: Dovecot main only.
+    Aes256Gcm,
+    /// `chacha20-poly1305`, tag appended, no AAD: Dovecot main only.
+    ChaCha20Poly1305,
+}
+
+impl DovecotKeyCipher {
+    /// The name stored in the key string.
+    pub fn name(self) -> &'static str {
+        match self {
+            DovecotKeyCipher::Aes256Ctr => "aes-256-ctr",
+            DovecotKeyCipher::Aes256Gcm => "aes-256-gcm",
+            DovecotKeyCipher::ChaCha20Poly1305 => "chacha20-poly1305",
+        }
+    }
+
+    /// Parse a name as [`DovecotKeyCipher::name`] gives it (any case).
+    pub fn from_name(s: &str) -> Option<DovecotKeyCipher> {
+        [
+            DovecotKeyCipher::Aes256Ctr,
+            DovecotKeyCipher::Aes256Gcm,
+            DovecotKeyCipher::ChaCha20Poly1305,
+        ]
+        .into_iter()
+        .find(|c| c.name().eq_ignore_ascii_case(s))
+    }
+
+    fn key_cipher(self) -> KeyCipher {
+        match self {
+            DovecotKeyCipher::Aes256Ctr => KeyCipher::AesCtr(32),
+            DovecotKeyCipher::Aes256Gcm => KeyCipher::AesGcm(32),
+            DovecotKeyCipher::ChaCha20Poly1305 => KeyCipher::ChaCha20Poly1305,
+        }
+    }
+}
+
+impl fmt::Display for DovecotKeyCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Encrypt `plain` the way the writer does: PBKDF2-SHA256(secret, salt,
-/// 2048) → 32-byte key ‖ 16-byte IV → AES-256-CTR.
-fn v2_encrypt(secret: &[u8], salt: &[u8], plain: &[u8]) -> Result<Vec<u8>, KeyError> {
+/// 2048) → key ‖ IV → `cipher` (AEAD: tag appended, empty AAD, as Dovecot
+/// main effectively does).
+fn v2_encrypt(
+    cipher: DovecotKeyCipher,
+    secret: &[u8],
+    salt: &[u8],
+    plain: &[u8],
+) -> Result<Vec<u8>, KeyError> {
     use aes::cipher::{KeyIvInit, StreamCipher};
-    let mut kd = Zeroizing::new([0u8; 48]);
-    Hash::Sha256.pbkdf2(secret, salt, WRITE_ROUNDS, kd.as_mut_slice());
-    let (k, iv) = kd.split_at(32);
-    let mut buf = plain.to_vec();
-    ctr::Ctr128BE::<aes::Aes256>::new_from_slices(k, iv)
-        .map_err(|_| corrupt("cipher"))?
-        .apply_keystream(&mut buf);
-    Ok(buf)
+    use aes_gcm::aead::{AeadInOut, KeyInit};
+    let (kl, il) = cipher.key_cipher().lengths();
+    let mut kd = Zeroizing::new(vec![0u8; kl + il]);
+    Hash::Sha256.pbkdf2(secret, salt, WRITE_ROUNDS, &mut kd);
+    let (k, iv) = kd.split_at(kl);
+    let mut buf = Zeroizing::new(plain.to_vec());
+    let fail = |_| corrupt("cipher");
+    let tag: Vec<u8> = match cipher {
+        DovecotKeyCipher::Aes256Ctr => {
+            ctr::Ctr128BE::<aes::Aes256>::new_from_slices(k, iv)
+                .map_err(|_| corrupt("cipher"))?
+                .apply_keystream(&mut buf);
+            Vec::new()
+        }
+        DovecotKeyCipher::Aes256Gcm => aes_gcm::Aes256Gcm::new_from_slice(k)
+            .map_err(|_| corrupt("cipher"))?
+            .encrypt_inout_detached(
+                iv.try_into().map_err(|_| corrupt("cipher"))?,
+                &[],
+                buf.as_mut_slice().into(),
+            )
+            .map_err(fail)?
+            .to_vec(),
+        DovecotKeyCipher::ChaCha20Poly1305 => chacha20poly1305::ChaCha20Poly1305::new_from_slice(k)
+            .map_err(|_| corrupt("cipher"))?
+            .encrypt_inout_detached(
+                iv.try_into().map_err(|_| corrupt("cipher"))?,
+                &[],
+                buf.as_mut_slice().into(),
+            )
+            .map_err(fail)?
+            .to_vec(),
+    };
+    let mut out = buf.to_vec();
+    out.extend_from_slice(&tag);
+    Ok(out)
 }
 
 /// `2:ALGOID:0:KEYHEX:id` or, with a password,
@@ -854,6 +964,7 @@ fn v2_encrypt(secret: &[u8], salt: &[u8], plain: &[u8]) -> Result<Vec<u8>, KeyEr
 pub(crate) fn private_to_string(
     key: &PrivateKey,
     password: Option<&[u8]>,
+    cipher: DovecotKeyCipher,
 ) -> Result<Zeroizing<String>, KeyError> {
     let (oid, plain) = private_payload(key)?;
     let id = key.public_key().canonical_id();
@@ -868,9 +979,9 @@ pub(crate) fn private_to_string(
         Some(pw) => {
             let mut salt = [0u8; WRITE_SALT_LEN];
             random(&mut salt)?;
-            let enc = v2_encrypt(pw, &salt, &plain)?;
+            let enc = v2_encrypt(cipher, pw, &salt, &plain)?;
             out.push_str(":2:");
-            out.push_str(WRITE_CIPHER);
+            out.push_str(cipher.name());
             out.push(':');
             push_hex(&mut out, &salt);
             out.push(':');
@@ -892,6 +1003,7 @@ pub(crate) fn private_to_string(
 pub(crate) fn private_to_string_for_key(
     key: &PrivateKey,
     enc_key: &PublicKey,
+    cipher: DovecotKeyCipher,
 ) -> Result<String, KeyError> {
     let (oid, plain) = private_payload(key)?;
     let (peer, secret): (Vec<u8>, Zeroizing<Vec<u8>>) = match &enc_key.kind {
@@ -903,17 +1015,18 @@ pub(crate) fn private_to_string_for_key(
                 .map_err(|e| KeyError::Invalid(format!("RSA-OAEP: {e}")))?;
             (peer, secret)
         }
+        PublicKind::MlKem(p, ek) => super::mlkem::encapsulate(*p, ek).map_err(KeyError::Invalid)?,
         _ => crate::wrap::ec::ephemeral_agree(enc_key, PointForm::Uncompressed)
             .map_err(KeyError::Invalid)?,
     };
     let mut salt = [0u8; WRITE_SALT_LEN];
     random(&mut salt)?;
-    let enc = v2_encrypt(&secret, &salt, &plain)?;
+    let enc = v2_encrypt(cipher, &secret, &salt, &plain)?;
     let mut out = String::with_capacity(enc.len() * 2 + peer.len() * 2 + 300);
     out.push_str("2:");
     out.push_str(&oid);
     out.push_str(":1:");
-    out.push_str(WRITE_CIPHER);
+    out.push_str(cipher.name());
     out.push(':');
     push_hex(&mut out, &salt);
     out.push(':');
@@ -997,6 +1110,70 @@ mod tests {
         assert!(KeyCipher::from_name("ecdh-aes-256-ctr").is_some());
         assert!(KeyCipher::from_name("AES-256-CTR").is_some());
         assert!(KeyCipher::from_name("rot13").is_none());
+    }
+
+    #[test]
+    fn aead_key_encryption_has_a_tag_and_no_aad() {
+        // What Dovecot main writes: AEAD over the key with key ‖ nonce from
+        // PBKDF2 and an empty AAD; the tag follows the ciphertext.
+        use aes_gcm::aead::{AeadInOut, KeyInit};
+        let plain = [7u8; 40];
+        for c in [
+            DovecotKeyCipher::Aes256Gcm,
+            DovecotKeyCipher::ChaCha20Poly1305,
+        ] {
+            let enc = v2_encrypt(c, b"pw", b"salt", &plain).unwrap();
+            assert_eq!(enc.len(), plain.len() + 16);
+            let mut kd = [0u8; 44];
+            Hash::Sha256.pbkdf2(b"pw", b"salt", WRITE_ROUNDS, &mut kd);
+            let (k, n) = kd.split_at(32);
+            let (ct, tag) = enc.split_at(plain.len());
+            let mut buf = ct.to_vec();
+            let ok = match c {
+                DovecotKeyCipher::Aes256Gcm => aes_gcm::Aes256Gcm::new_from_slice(k)
+                    .unwrap()
+                    .decrypt_inout_detached(
+                        n.try_into().unwrap(),
+                        &[],
+                        buf.as_mut_slice().into(),
+                        tag.try_into().unwrap(),
+                    ),
+                _ => chacha20poly1305::ChaCha20Poly1305::new_from_slice(k)
+                    .unwrap()
+                    .decrypt_inout_detached(
+                        n.try_into().unwrap(),
+                        &[],
+                        buf.as_mut_slice().into(),
+                        tag.try_into().unwrap(),
+                    ),
+            };
+            assert!(ok.is_ok(), "{c}");
+            assert_eq!(buf, plain);
+            // And the reader takes it back.
+            let dec = v2_decrypt(c.name(), b"pw", b"salt", "sha256", "2048", &enc)
+                .unwrap()
+                .unwrap();
+            assert_eq!(dec.as_slice(), plain);
+            let mut bad = enc.clone();
+            bad[0] ^= 1;
+            assert!(
+                v2_decrypt(c.name(), b"pw", b"salt", "sha256", "2048", &bad)
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                v2_decrypt(c.name(), b"pw", b"salt", "sha256", "2048", &enc[..15])
+                    .unwrap()
+                    .is_none()
+            );
+        }
+        let ctr = v2_encrypt(DovecotKeyCipher::Aes256Ctr, b"pw", b"salt", &plain).unwrap();
+        assert_eq!(ctr.len(), plain.len());
+        assert_eq!(
+            DovecotKeyCipher::from_name("AES-256-GCM"),
+            Some(DovecotKeyCipher::Aes256Gcm)
+        );
+        assert_eq!(DovecotKeyCipher::from_name("rot13"), None);
     }
 
     #[test]

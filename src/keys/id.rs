@@ -91,7 +91,7 @@ pub enum IdConvention {
     /// the compressed point.
     V1,
     /// SHA-256 of the DER SPKI of a key without point forms (RSA, X25519,
-    /// X448).
+    /// X448, ML-KEM).
     Spki,
     /// v1 old id of an X25519/X448 key as Dovecot 2.4's OpenSSL-1.1
     /// backend computes it: SHA-256 of the upper-case hex of the raw key

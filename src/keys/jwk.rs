@@ -677,6 +677,12 @@ fn write(
                 member(&mut out, "d", &b64_secret(&d));
             }
         }
+        KeyType::MlKem(_) => {
+            return Err(KeyError::Unsupported(format!(
+                "JWK export of {} keys (no JWK form is standardised)",
+                public.key_type()
+            )));
+        }
         KeyType::X25519 | KeyType::X448 => {
             return Err(KeyError::Unsupported(format!(
                 "JWK export of {} keys (Dovecot writes no OKP JWK)",

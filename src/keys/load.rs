@@ -10,9 +10,10 @@ use der::asn1::{AnyRef, ObjectIdentifier, OctetStringRef};
 use der::{Decode, Encode};
 use zeroize::Zeroizing;
 
+use super::mlkem;
 use super::{
-    Curve, OID_EC_PUBLIC_KEY, OID_RSA_ENCRYPTION, OID_X448, OID_X25519, PointForm, PrivateKey,
-    PrivateKind, PublicKey, PublicKind,
+    Curve, MlKemParams, OID_EC_PUBLIC_KEY, OID_RSA_ENCRYPTION, OID_X448, OID_X25519, PointForm,
+    PrivateKey, PrivateKind, PublicKey, PublicKind,
 };
 use crate::error::KeyError;
 
@@ -244,8 +245,109 @@ fn private_from_pkcs8(der: &[u8]) -> Result<PrivateKey, KeyError> {
             }
             Ok(key)
         }
-        other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+        other => match MlKemParams::from_oid(&other) {
+            Some(p) => {
+                if pki.algorithm.parameters.is_some() {
+                    return Err(invalid("ML-KEM key with algorithm parameters"));
+                }
+                let key = ml_kem_private_from_pkcs8(p, pki.private_key.as_bytes())?;
+                if let Some(pk) = pki.public_key {
+                    let embedded = pk.as_bytes();
+                    if embedded.is_some()
+                        && embedded != key.public_key().ml_kem_public_key().map(|(_, k)| k)
+                    {
+                        return Err(invalid(
+                            "embedded public key does not belong to the private key",
+                        ));
+                    }
+                }
+                Ok(key)
+            }
+            None => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+        },
     }
+}
+
+/// The ML-KEM `privateKey` of a PKCS#8 file (RFC 9935 / OpenSSL 3.5), in
+/// any of its three forms: `seed [0] IMPLICIT OCTET STRING (64)`,
+/// `expandedKey OCTET STRING`, or `both SEQUENCE { seed, expandedKey }`
+/// (OpenSSL's default output). With both, the expanded key must be the one
+/// the seed gives.
+fn ml_kem_private_from_pkcs8(p: MlKemParams, inner: &[u8]) -> Result<PrivateKey, KeyError> {
+    use der::Reader;
+    let bad = |e: der::Error| invalid(format!("{p} private key: {e}"));
+    match inner.first() {
+        Some(0x80) => {
+            let seed = match inner {
+                [0x80, 0x40, seed @ ..] if seed.len() == mlkem::SEED_LEN => seed,
+                _ => return Err(invalid(format!("{p} private key: seed is not 64 bytes"))),
+            };
+            PrivateKey::ml_kem_from_seed(p, seed)
+        }
+        Some(0x04) => {
+            let dk = <&OctetStringRef>::from_der(inner).map_err(bad)?;
+            ml_kem_private_from_expanded(p, dk.as_bytes(), None)
+        }
+        Some(0x30) => {
+            let mut r = der::SliceReader::new(inner).map_err(bad)?;
+            let (seed, dk) = r
+                .sequence(|r| {
+                    let seed = <&OctetStringRef>::decode(r)?;
+                    let dk = <&OctetStringRef>::decode(r)?;
+                    Ok::<_, der::Error>((seed, dk))
+                })
+                .map_err(bad)?;
+            r.finish().map_err(bad)?;
+            ml_kem_private_from_expanded(p, dk.as_bytes(), Some(seed.as_bytes()))
+        }
+        _ => Err(invalid(format!(
+            "{p} private key is neither a seed, an expanded key nor both"
+        ))),
+    }
+}
+
+/// An ML-KEM private key from its expanded FIPS 203 decapsulation key
+/// (checked: length, embedded public key hash), optionally with the seed
+/// it must have come from.
+pub(crate) fn ml_kem_private_from_expanded(
+    p: MlKemParams,
+    expanded: &[u8],
+    seed: Option<&[u8]>,
+) -> Result<PrivateKey, KeyError> {
+    mlkem::check_expanded(p, expanded)?;
+    let seed = match seed {
+        None => None,
+        Some(seed) => {
+            use subtle::ConstantTimeEq;
+            let again = mlkem::expand_seed(p, seed)?;
+            if !bool::from(again.as_slice().ct_eq(expanded)) {
+                return Err(invalid(format!(
+                    "{p} private key: the seed and the expanded key disagree"
+                )));
+            }
+            let mut s = Zeroizing::new([0u8; mlkem::SEED_LEN]);
+            s.as_mut_slice()
+                .copy_from_slice(seed.get(..mlkem::SEED_LEN).unwrap_or_default());
+            Some(s)
+        }
+    };
+    Ok(PrivateKey::new(
+        PrivateKind::MlKem {
+            params: p,
+            expanded: Zeroizing::new(expanded.to_vec()),
+            seed,
+        },
+        None,
+    ))
+}
+
+/// An ML-KEM public key from its raw encapsulation key (checked).
+pub(crate) fn ml_kem_public_from_raw(p: MlKemParams, raw: &[u8]) -> Result<PublicKey, KeyError> {
+    mlkem::check_public(p, raw)?;
+    Ok(PublicKey {
+        kind: PublicKind::MlKem(p, raw.into()),
+        source_form: None,
+    })
 }
 
 fn private_from_sec1(der: &[u8], curve: Option<Curve>) -> Result<PrivateKey, KeyError> {
@@ -420,7 +522,19 @@ pub(crate) fn public_from_spki(der: &[u8]) -> Result<PublicKey, KeyError> {
                 .ok_or_else(|| invalid("unaligned BIT STRING"))?;
             x_public_from_raw(spki.algorithm.oid == OID_X448, raw)
         }
-        other => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+        other => match MlKemParams::from_oid(&other) {
+            Some(p) => {
+                if spki.algorithm.parameters.is_some() {
+                    return Err(invalid("ML-KEM key with algorithm parameters"));
+                }
+                let raw = spki
+                    .subject_public_key
+                    .as_bytes()
+                    .ok_or_else(|| invalid("unaligned BIT STRING"))?;
+                ml_kem_public_from_raw(p, raw)
+            }
+            None => Err(KeyError::Unsupported(format!("key algorithm {other}"))),
+        },
     }
 }
 
@@ -453,6 +567,11 @@ pub(crate) fn private_to_pkcs8(
         PrivateKind::P521(k) => (Curve::P521, Zeroizing::new(k.to_bytes().to_vec())),
         PrivateKind::X25519(k) => return x_to_pkcs8(OID_X25519, k.as_slice()),
         PrivateKind::X448(k) => return x_to_pkcs8(OID_X448, k.as_slice()),
+        PrivateKind::MlKem {
+            params,
+            expanded,
+            seed,
+        } => return ml_kem_to_pkcs8(*params, expanded, seed.as_deref()),
     };
     let point = key.public_key().sec1_point(form).unwrap_or_default();
     let inner = sec1::EcPrivateKey {
@@ -485,6 +604,52 @@ fn x_to_pkcs8(oid: ObjectIdentifier, raw: &[u8]) -> Result<Zeroizing<Vec<u8>>, K
     let pki = pkcs8::PrivateKeyInfoRef {
         algorithm: spki::AlgorithmIdentifier {
             oid,
+            parameters: None,
+        },
+        private_key: OctetStringRef::new(&inner).map_err(invalid)?,
+        public_key: None,
+    };
+    Ok(Zeroizing::new(pki.to_der().map_err(invalid)?))
+}
+
+/// DER tag-length-value with a definite length (short or long form).
+fn der_tlv(tag: u8, content: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(content.len() + 6));
+    out.push(tag);
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let bytes = len.to_be_bytes();
+        let skip = bytes.iter().take_while(|b| **b == 0).count();
+        let sig = bytes.get(skip..).unwrap_or_default();
+        out.push(0x80 | sig.len() as u8);
+        out.extend_from_slice(sig);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// ML-KEM PKCS#8 (v1, no public key) as OpenSSL 3.5 writes it: the
+/// `both` form (seed and expanded key) when the seed is known, otherwise
+/// the expanded key alone.
+fn ml_kem_to_pkcs8(
+    p: MlKemParams,
+    expanded: &[u8],
+    seed: Option<&[u8; 64]>,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    let dk = der_tlv(0x04, expanded);
+    let inner = match seed {
+        Some(seed) => {
+            let mut both = der_tlv(0x04, seed);
+            both.extend_from_slice(&dk);
+            der_tlv(0x30, &both)
+        }
+        None => dk,
+    };
+    let pki = pkcs8::PrivateKeyInfoRef {
+        algorithm: spki::AlgorithmIdentifier {
+            oid: p.oid(),
             parameters: None,
         },
         private_key: OctetStringRef::new(&inner).map_err(invalid)?,

@@ -13,6 +13,7 @@ mod dovecot;
 mod id;
 mod jwk;
 mod load;
+pub(crate) mod mlkem;
 mod ring;
 
 pub use attributes::{
@@ -20,11 +21,13 @@ pub use attributes::{
     MAX_STORE_PRIVATE_KEYS, StoredKey, UserKeyStore,
 };
 pub use dovecot::{
-    DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion, MAX_KEY_STRING_LEN,
+    DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
+    MAX_KEY_STRING_LEN,
 };
 pub use id::{IdConvention, KeyId};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
 pub use load::MAX_KEY_FILE_LEN;
+pub use mlkem::MlKemParams;
 pub use ring::{KeyRing, MatchedKey};
 
 use std::fmt;
@@ -130,9 +133,11 @@ pub(crate) enum PublicKind {
     Rsa(Box<rsa::PublicKey>),
     X25519([u8; 32]),
     X448(Box<[u8; 56]>),
+    /// Raw FIPS 203 encapsulation key, checked on construction.
+    MlKem(MlKemParams, Box<[u8]>),
 }
 
-/// A recipient public key (EC P-256/384/521, X25519, X448 or RSA).
+/// A recipient public key (EC P-256/384/521, X25519, X448, ML-KEM or RSA).
 ///
 /// It remembers the point form of the file it was loaded from, because
 /// unpatched Dovecot 2.3 on OpenSSL 3 derives the key id from it.
@@ -154,6 +159,8 @@ pub enum KeyType {
     X25519,
     /// X448 (RFC 7748/8410; Dovecot 2.4 and later only).
     X448,
+    /// ML-KEM (FIPS 203; only Dovecot's unreleased main branch).
+    MlKem(MlKemParams),
 }
 
 impl KeyType {
@@ -178,6 +185,7 @@ impl fmt::Display for KeyType {
             KeyType::Rsa(bits) => write!(f, "RSA-{bits}"),
             KeyType::X25519 => f.write_str("X25519"),
             KeyType::X448 => f.write_str("X448"),
+            KeyType::MlKem(p) => write!(f, "{p}"),
         }
     }
 }
@@ -204,6 +212,7 @@ impl PublicKey {
             PublicKind::Rsa(k) => KeyType::Rsa(rsa::traits::PublicKeyParts::size(k.as_ref()) * 8),
             PublicKind::X25519(_) => KeyType::X25519,
             PublicKind::X448(_) => KeyType::X448,
+            PublicKind::MlKem(p, _) => KeyType::MlKem(*p),
         }
     }
 
@@ -241,23 +250,47 @@ impl PublicKey {
         }
     }
 
-    /// SEC1 encoding of an EC key's point; `None` for RSA, X25519 and X448.
+    /// The parameter set and raw FIPS 203 encapsulation key (800/1184/1568
+    /// bytes) of an ML-KEM key; `None` for other key types.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{MlKemParams, PublicKey};
+    /// let s = std::fs::read_to_string("vectors/dovecot/v2-mlkem512-public.dovecot")?;
+    /// let key = PublicKey::from_dovecot_str(&s)?;
+    /// let (params, ek) = key.ml_kem_public_key().unwrap();
+    /// assert_eq!((params, ek.len()), (MlKemParams::MlKem512, 800));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ml_kem_public_key(&self) -> Option<(MlKemParams, &[u8])> {
+        match &self.kind {
+            PublicKind::MlKem(p, k) => Some((*p, k)),
+            _ => None,
+        }
+    }
+
+    /// SEC1 encoding of an EC key's point; `None` for RSA, X25519, X448
+    /// and ML-KEM.
     pub fn sec1_point(&self, form: PointForm) -> Option<Vec<u8>> {
         let c = form == PointForm::Compressed;
         Some(match &self.kind {
             PublicKind::P256(k) => k.as_affine().to_sec1_point(c).as_bytes().to_vec(),
             PublicKind::P384(k) => k.as_affine().to_sec1_point(c).as_bytes().to_vec(),
             PublicKind::P521(k) => k.as_affine().to_sec1_point(c).as_bytes().to_vec(),
-            PublicKind::Rsa(_) | PublicKind::X25519(_) | PublicKind::X448(_) => return None,
+            PublicKind::Rsa(_)
+            | PublicKind::X25519(_)
+            | PublicKind::X448(_)
+            | PublicKind::MlKem(..) => return None,
         })
     }
 
     /// DER SubjectPublicKeyInfo. `form` selects the EC point encoding and
-    /// is ignored for RSA, X25519 and X448 (RFC 8410 SPKI, no parameters).
+    /// is ignored for RSA, X25519 and X448 (RFC 8410 SPKI, no parameters)
+    /// and ML-KEM (FIPS 203 OID, no parameters, raw encapsulation key).
     pub fn spki_der(&self, form: PointForm) -> Vec<u8> {
         match (&self.kind, self.key_type()) {
             (PublicKind::X25519(k), _) => x_spki_der(OID_X25519, k),
             (PublicKind::X448(k), _) => x_spki_der(OID_X448, k.as_slice()),
+            (PublicKind::MlKem(p, k), _) => x_spki_der(p.oid(), k),
             (PublicKind::Rsa(k), _) => {
                 use rsa::pkcs8::EncodePublicKey;
                 // Encoding an in-memory RSA key cannot fail except on
@@ -333,8 +366,8 @@ impl PublicKey {
         .collect()
     }
 
-    /// The canonical id (compressed SPKI for EC, SPKI for RSA): what every
-    /// correct Dovecot build writes.
+    /// The canonical id (compressed SPKI for EC, SPKI for RSA, X25519,
+    /// X448 and ML-KEM): what every correct Dovecot build writes.
     pub fn canonical_id(&self) -> KeyId {
         self.id(IdConvention::SpkiCompressed)
             .or_else(|| self.id(IdConvention::Spki))
@@ -395,10 +428,19 @@ pub(crate) enum PrivateKind {
     /// Raw RFC 7748 private bytes as stored (not clamped).
     X25519(zeroize::Zeroizing<[u8; 32]>),
     X448(zeroize::Zeroizing<[u8; 56]>),
+    /// The expanded FIPS 203 decapsulation key (checked on construction),
+    /// and the 64-byte seed it came from when known (generated keys, PKCS#8
+    /// files with a seed).
+    MlKem {
+        params: MlKemParams,
+        expanded: zeroize::Zeroizing<Vec<u8>>,
+        seed: Option<zeroize::Zeroizing<[u8; 64]>>,
+    },
 }
 
-/// A private key (EC P-256/384/521, X25519, X448 or RSA). Zeroized on drop
-/// by the underlying RustCrypto types (X25519/X448 bytes by `Zeroizing`).
+/// A private key (EC P-256/384/521, X25519, X448, ML-KEM or RSA). Zeroized
+/// on drop by the underlying RustCrypto types (X25519/X448 bytes and the
+/// ML-KEM expanded key and seed by `Zeroizing`).
 pub struct PrivateKey {
     pub(crate) kind: PrivateKind,
     pub(crate) source_form: Option<PointForm>,
@@ -414,6 +456,14 @@ impl PrivateKey {
             PrivateKind::Rsa(k) => PublicKind::Rsa(Box::new(k.to_public_key())),
             PrivateKind::X25519(k) => PublicKind::X25519(crate::wrap::ec::x25519_public(k)),
             PrivateKind::X448(k) => PublicKind::X448(Box::new(crate::wrap::ec::x448_public(k))),
+            PrivateKind::MlKem {
+                params, expanded, ..
+            } => PublicKind::MlKem(
+                *params,
+                mlkem::public_of_expanded(*params, expanded)
+                    .unwrap_or_default()
+                    .into(),
+            ),
         };
         PrivateKey {
             kind,
@@ -479,6 +529,52 @@ impl PrivateKey {
         getrandom::fill(k.as_mut_slice())
             .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
         Ok(PrivateKey::new(PrivateKind::X448(k), None))
+    }
+
+    /// Generate a fresh ML-KEM key pair (FIPS 203 `ML-KEM.KeyGen` from a
+    /// 64-byte seed drawn from the OS random generator). Only Dovecot's
+    /// unreleased main branch reads ML-KEM keys.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{KeyType, MlKemParams, PrivateKey};
+    /// let key = PrivateKey::generate_ml_kem(MlKemParams::MlKem768)?;
+    /// assert_eq!(key.key_type(), KeyType::MlKem(MlKemParams::MlKem768));
+    /// assert_eq!(key.public_key().ml_kem_public_key().unwrap().1.len(), 1184);
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn generate_ml_kem(params: MlKemParams) -> Result<PrivateKey, KeyError> {
+        let mut seed = zeroize::Zeroizing::new([0u8; mlkem::SEED_LEN]);
+        getrandom::fill(seed.as_mut_slice())
+            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        Self::ml_kem_from_seed(params, seed.as_slice())
+    }
+
+    /// An ML-KEM key from its 64-byte FIPS 203 seed `d ‖ z` (what OpenSSL
+    /// keeps in PKCS#8 files). Deterministic: for fixed test keys.
+    ///
+    /// ```
+    /// use mailcrypt::keys::{MlKemParams, PrivateKey};
+    /// let a = PrivateKey::ml_kem_from_seed(MlKemParams::MlKem512, &[42; 64])?;
+    /// let b = PrivateKey::ml_kem_from_seed(MlKemParams::MlKem512, &[42; 64])?;
+    /// assert_eq!(a.public_key().canonical_id(), b.public_key().canonical_id());
+    /// assert!(PrivateKey::ml_kem_from_seed(MlKemParams::MlKem512, &[42; 32]).is_err());
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn ml_kem_from_seed(params: MlKemParams, seed: &[u8]) -> Result<PrivateKey, KeyError> {
+        let expanded = mlkem::expand_seed(params, seed)?;
+        let mut s = zeroize::Zeroizing::new([0u8; mlkem::SEED_LEN]);
+        s.as_mut_slice().copy_from_slice(
+            seed.get(..mlkem::SEED_LEN)
+                .ok_or_else(|| KeyError::Invalid("ML-KEM seed is not 64 bytes".into()))?,
+        );
+        Ok(PrivateKey::new(
+            PrivateKind::MlKem {
+                params,
+                expanded,
+                seed: Some(s),
+            },
+            None,
+        ))
     }
 
     /// The public half.
@@ -663,7 +759,29 @@ impl PrivateKey {
         &self,
         password: Option<&[u8]>,
     ) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        dovecot::private_to_string(self, password)
+        dovecot::private_to_string(self, password, DovecotKeyCipher::Aes256Ctr)
+    }
+
+    /// Like [`PrivateKey::to_dovecot_string`] with a password, protected
+    /// with `cipher` instead of `aes-256-ctr`. The AEAD ciphers are read
+    /// only by Dovecot's unreleased main branch (see [`DovecotKeyCipher`]).
+    ///
+    /// ```
+    /// use mailcrypt::keys::{DovecotKeyCipher, MlKemParams, PrivateKey};
+    /// let key = PrivateKey::generate_ml_kem(MlKemParams::MlKem512)?;
+    /// let s = key.to_dovecot_string_with_cipher(b"pw", DovecotKeyCipher::ChaCha20Poly1305)?;
+    /// assert!(s.starts_with("2:2.16.840.1.101.3.4.4.1:2:chacha20-poly1305:"));
+    /// assert!(PrivateKey::from_dovecot_str(&s, Some(b"no")).is_err());
+    /// let back = PrivateKey::from_dovecot_str(&s, Some(b"pw"))?;
+    /// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn to_dovecot_string_with_cipher(
+        &self,
+        password: &[u8],
+        cipher: DovecotKeyCipher,
+    ) -> Result<zeroize::Zeroizing<String>, KeyError> {
+        dovecot::private_to_string(self, Some(password), cipher)
     }
 
     /// The Dovecot v2 private key string encrypted to `encryption_key`
@@ -683,7 +801,27 @@ impl PrivateKey {
         &self,
         encryption_key: &PublicKey,
     ) -> Result<String, KeyError> {
-        dovecot::private_to_string_for_key(self, encryption_key)
+        dovecot::private_to_string_for_key(self, encryption_key, DovecotKeyCipher::Aes256Ctr)
+    }
+
+    /// Like [`PrivateKey::to_dovecot_string_for_key`], protected with
+    /// `cipher` instead of `aes-256-ctr` (AEAD ciphers: Dovecot main only).
+    ///
+    /// ```
+    /// use mailcrypt::keys::{Curve, DovecotKeyCipher, PrivateKey};
+    /// let user = PrivateKey::generate_ec(Curve::P521)?;
+    /// let folder = PrivateKey::generate_ec(Curve::P521)?;
+    /// let s = folder.to_dovecot_string_for_key_with_cipher(user.public_key(), DovecotKeyCipher::Aes256Gcm)?;
+    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
+    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
+    /// # Ok::<(), mailcrypt::KeyError>(())
+    /// ```
+    pub fn to_dovecot_string_for_key_with_cipher(
+        &self,
+        encryption_key: &PublicKey,
+        cipher: DovecotKeyCipher,
+    ) -> Result<String, KeyError> {
+        dovecot::private_to_string_for_key(self, encryption_key, cipher)
     }
 
     /// Load a private key from a JWK (EC P-256/384/521 or RSA).

@@ -236,7 +236,7 @@ pub fn inspect_mail(path: &Path, ring: &KeyRing) -> io::Result<MailStatus> {
             .map(|m| (0, m)),
         Header::V2(h) => h.recipients.iter().enumerate().find_map(|(i, r)| {
             let accept = |c: IdConvention| match r.key_type {
-                RecipientType::Rsa => c == IdConvention::Spki,
+                RecipientType::Rsa | RecipientType::MlKem => c == IdConvention::Spki,
                 RecipientType::Ec => matches!(
                     c,
                     IdConvention::SpkiCompressed
@@ -268,7 +268,9 @@ pub fn readable_by(header: &Header, server_key: &PublicKey, target: Target) -> b
                 return false;
             };
             if !target.reads_cipher(&h.cipher)
-                || (h.cipher == CipherAlg::ChaCha20Poly1305 && target != Target::Dovecot24)
+                || !target.reads_key_type(server_key.key_type())
+                || (h.cipher == CipherAlg::ChaCha20Poly1305
+                    && !matches!(target, Target::Dovecot24 | Target::DovecotMain))
             {
                 return false;
             }

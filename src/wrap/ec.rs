@@ -45,6 +45,7 @@ pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<V
             nonzero(ss.to_vec())
         }
         PrivateKind::Rsa(_) => Err("an RSA key cannot open an EC recipient".into()),
+        PrivateKind::MlKem { .. } => Err("an ML-KEM key cannot open an EC recipient".into()),
     }
 }
 
@@ -119,5 +120,6 @@ fn curve_len(k: &PublicKind) -> usize {
         PublicKind::Rsa(_) => 0,
         PublicKind::X25519(_) => 32,
         PublicKind::X448(_) => 56,
+        PublicKind::MlKem(..) => 0,
     }
 }

@@ -3,6 +3,9 @@
 //! * v2, EC (key type 2): ECDH → `PBKDF2-HMAC-<header hash>(secret, salt =
 //!   the ephemeral key exactly as stored, rounds)` → 48 bytes → AES-256-CBC
 //!   (PKCS#7) over the session blob.
+//! * v2, ML-KEM (key type 4, Dovecot main): ML-KEM encapsulation; the
+//!   KEM ciphertext is stored as the ephemeral key and salts PBKDF2, the
+//!   32-byte KEM secret replaces the ECDH secret; then exactly as EC.
 //! * v2, RSA (key type 1): RSA-OAEP with SHA-1 and MGF1-SHA-1.
 //! * v1: ECDH → SHA-256 → AES-256-CTR with a zero IV over the 32-byte seed.
 //!
@@ -93,35 +96,21 @@ pub(crate) fn unwrap_v2(
             | PrivateKind::X25519(_)
             | PrivateKind::X448(_),
         ) => {
-            if h.rounds == 0 || h.rounds > MAX_ROUNDS {
-                return Err(unwrap_err(
-                    m,
-                    format!("PBKDF2 rounds {} outside 1..={MAX_ROUNDS}", h.rounds),
-                ));
-            }
+            check_rounds(h, m)?;
             let secret =
                 ec::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
-            if h.same_calg() {
-                return same_calg_unwrap(
-                    &h.cipher,
-                    hash,
-                    &secret,
-                    &r.ephemeral_key,
-                    h.rounds,
-                    &r.encrypted_key,
-                )
-                .map_or_else(
-                    || Err(key_check_failure(h, hash, blob_len)),
-                    |blob| check_blob(h, hash, blob, blob_len),
-                );
-            }
-            let mut kek = Zeroizing::new([0u8; 48]);
-            hash.pbkdf2(&secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
-            let (k, iv) = kek.split_at(32);
-            match aes256_cbc_decrypt(k, iv, &r.encrypted_key) {
-                Some(blob) => blob,
-                None => return Err(key_check_failure(h, hash, blob_len)),
-            }
+            return unwrap_shared(h, hash, &secret, r, blob_len);
+        }
+        (
+            RecipientType::MlKem,
+            PrivateKind::MlKem {
+                params, expanded, ..
+            },
+        ) => {
+            check_rounds(h, m)?;
+            let secret = crate::keys::mlkem::decapsulate(*params, expanded, &r.ephemeral_key)
+                .map_err(|e| unwrap_err(m, e))?;
+            return unwrap_shared(h, hash, &secret, r, blob_len);
         }
         (RecipientType::Rsa, PrivateKind::Rsa(k)) => Zeroizing::new(
             k.oaep_decrypt::<sha1::Sha1>(&r.encrypted_key)
@@ -129,7 +118,7 @@ pub(crate) fn unwrap_v2(
                     unwrap_err(m, "RSA-OAEP decryption failed (wrong key or corrupt data)")
                 })?,
         ),
-        (RecipientType::Ec | RecipientType::Rsa, _) => {
+        (RecipientType::Ec | RecipientType::Rsa | RecipientType::MlKem, _) => {
             return Err(unwrap_err(
                 m,
                 format!(
@@ -142,6 +131,48 @@ pub(crate) fn unwrap_v2(
         (other, _) => return Err(DecryptError::UnsupportedKeyType(other.to_byte())),
     };
     check_blob(h, hash, blob, blob_len)
+}
+
+fn check_rounds(h: &HeaderV2, m: &MatchedKey) -> Result<(), DecryptError> {
+    if h.rounds == 0 || h.rounds > MAX_ROUNDS {
+        return Err(unwrap_err(
+            m,
+            format!("PBKDF2 rounds {} outside 1..={MAX_ROUNDS}", h.rounds),
+        ));
+    }
+    Ok(())
+}
+
+/// The common tail for ECDH and KEM recipients: PBKDF2 over the shared
+/// secret salted with `R` as stored, then AES-256-CBC (or SAME_CALG).
+fn unwrap_shared(
+    h: &HeaderV2,
+    hash: Hash,
+    secret: &[u8],
+    r: &Recipient,
+    blob_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
+    let blob = if h.same_calg() {
+        same_calg_unwrap(
+            &h.cipher,
+            hash,
+            secret,
+            &r.ephemeral_key,
+            h.rounds,
+            &r.encrypted_key,
+        )
+    } else {
+        let mut kek = Zeroizing::new([0u8; 48]);
+        hash.pbkdf2(secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
+        let (k, iv) = kek.split_at(32);
+        aes256_cbc_decrypt(k, iv, &r.encrypted_key)
+    };
+    match blob {
+        Some(blob) => check_blob(h, hash, blob, blob_len),
+        // A bad padding or SAME_CALG tag: same error and work as a
+        // key-check mismatch (no padding oracle).
+        None => Err(key_check_failure(h, hash, blob_len)),
+    }
 }
 
 /// Check the unwrapped blob's length and the key-check hash.
@@ -316,16 +347,29 @@ pub(crate) fn wrap_v2(
         | PublicKind::P384(_)
         | PublicKind::P521(_)
         | PublicKind::X25519(_)
-        | PublicKind::X448(_) => {
-            let (eph, secret) =
-                ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+        | PublicKind::X448(_)
+        | PublicKind::MlKem(..) => {
+            let (key_type, eph, secret) = match &recipient.kind {
+                // The KEM ciphertext takes the ephemeral key's place (and
+                // is the PBKDF2 salt), the KEM secret the ECDH secret's.
+                PublicKind::MlKem(p, ek) => {
+                    let (ct, ss) =
+                        crate::keys::mlkem::encapsulate(*p, ek).map_err(EncryptError::Random)?;
+                    (RecipientType::MlKem, ct, ss)
+                }
+                _ => {
+                    let (eph, ss) =
+                        ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+                    (RecipientType::Ec, eph, ss)
+                }
+            };
             if let Some(alg) = same_calg {
                 let ek =
                     same_calg_wrap(alg, hash, &secret, &eph, rounds, blob).ok_or_else(|| {
                         EncryptError::Unsupported(format!("SAME_CALG key wrap with {alg}"))
                     })?;
                 return Ok(Wrapped {
-                    key_type: RecipientType::Ec,
+                    key_type,
                     ephemeral_key: eph,
                     encrypted_key: ek,
                 });
@@ -336,7 +380,7 @@ pub(crate) fn wrap_v2(
             let ek = aes256_cbc_encrypt(k, iv, blob)
                 .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
             Ok(Wrapped {
-                key_type: RecipientType::Ec,
+                key_type,
                 ephemeral_key: eph,
                 encrypted_key: ek,
             })

@@ -119,6 +119,22 @@ pub fn all_cases() -> Vec<Case> {
             sha256: r["plaintext_sha256"].clone(),
         });
     }
+    // ML-KEM containers written by mailcrypt itself with fixed keys
+    // (round-trip vectors: no released Dovecot writes ML-KEM).
+    let mv = root().join("vectors/mlkem");
+    assert!(
+        mv.join("manifest.tsv").exists(),
+        "vectors/mlkem/manifest.tsv is missing"
+    );
+    for r in read_tsv(&mv.join("manifest.tsv")) {
+        cases.push(Case {
+            ofb_cfb: false,
+            file: mv.join(&r["file"]),
+            keys: vec![mv.join(&r["key_dir"]).join("private.pem")],
+            plaintext: Some(mv.join(&r["plaintext"])),
+            sha256: r["plaintext_sha256"].clone(),
+        });
+    }
     cases
 }
 

@@ -11,7 +11,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use zeroize::Zeroizing;
 
 use mailcrypt::KeyError;
-use mailcrypt::keys::{Curve, JwkMeta, JwkUse, MAX_KEY_FILE_LEN, PointForm, PrivateKey, PublicKey};
+use mailcrypt::keys::{
+    Curve, DovecotKeyCipher, JwkMeta, JwkUse, MAX_KEY_FILE_LEN, MlKemParams, PointForm, PrivateKey,
+    PublicKey,
+};
 
 use super::{IdFormArg, KeyidArgs, atomic::AtomicFile, keyid, read_password};
 
@@ -24,7 +27,8 @@ pub struct KeyCommand {
 
 #[derive(Subcommand)]
 enum KeyCmd {
-    /// Generate a new key pair (EC P-256/P-384/P-521 or RSA).
+    /// Generate a new key pair (EC P-256/P-384/P-521, X25519, X448,
+    /// ML-KEM-512/768/1024 or RSA).
     Generate(GenerateArgs),
     /// Convert a key between PEM, Dovecot key strings and JWK.
     Convert(ConvertArgs),
@@ -56,6 +60,9 @@ enum UseArg {
 enum KeySpec {
     Ec(Curve),
     Rsa(usize),
+    X25519,
+    X448,
+    MlKem(MlKemParams),
 }
 
 fn parse_spec(s: &str) -> Result<KeySpec, String> {
@@ -66,18 +73,24 @@ fn parse_spec(s: &str) -> Result<KeySpec, String> {
         "rsa2048" => KeySpec::Rsa(2048),
         "rsa3072" => KeySpec::Rsa(3072),
         "rsa4096" => KeySpec::Rsa(4096),
-        _ => {
-            return Err(format!(
-                "unknown curve \"{s}\" (expected p256, p384, p521, prime256v1, secp384r1, secp521r1, rsa2048, rsa3072 or rsa4096)"
-            ));
-        }
+        "x25519" => KeySpec::X25519,
+        "x448" => KeySpec::X448,
+        other => match MlKemParams::from_name(other) {
+            Some(p) => KeySpec::MlKem(p),
+            None => {
+                return Err(format!(
+                    "unknown curve \"{s}\" (expected p256, p384, p521, prime256v1, secp384r1, secp521r1, x25519, x448, mlkem512, mlkem768, mlkem1024, rsa2048, rsa3072 or rsa4096)"
+                ));
+            }
+        },
     })
 }
 
 #[derive(Args)]
 struct GenerateArgs {
     /// Key type: p256, p384, p521 (also prime256v1, secp384r1,
-    /// secp521r1), rsa2048, rsa3072 or rsa4096.
+    /// secp521r1), x25519, x448 (Dovecot 2.4+), mlkem512, mlkem768,
+    /// mlkem1024 (Dovecot main only), rsa2048, rsa3072 or rsa4096.
     #[arg(long, value_name = "C", value_parser = parse_spec)]
     curve: KeySpec,
     /// Protect the private key with the password in this file (one
@@ -87,6 +100,11 @@ struct GenerateArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "pem")]
     format: OutFormat,
+    /// Cipher protecting a password- or key-encrypted Dovecot string:
+    /// aes-256-ctr (default, every Dovecot), aes-256-gcm or
+    /// chacha20-poly1305 (tag appended, no AAD: Dovecot main only).
+    #[arg(long, value_name = "CIPHER", value_parser = parse_key_cipher, default_value = "aes-256-ctr")]
+    key_cipher: DovecotKeyCipher,
     /// EC point encoding in PEM output (OpenSSL's default: uncompressed).
     /// Unpatched Dovecot 2.3 on OpenSSL 3 derives key ids from the PEM's
     /// point form; with `compressed` it uses the ids every other build uses.
@@ -115,6 +133,11 @@ struct ConvertArgs {
     /// Output format.
     #[arg(long, value_enum)]
     to: OutFormat,
+    /// Cipher protecting a password- or key-encrypted Dovecot string:
+    /// aes-256-ctr (default, every Dovecot), aes-256-gcm or
+    /// chacha20-poly1305 (tag appended, no AAD: Dovecot main only).
+    #[arg(long, value_name = "CIPHER", value_parser = parse_key_cipher, default_value = "aes-256-ctr")]
+    key_cipher: DovecotKeyCipher,
     /// Password of the input key (encrypted PKCS#8, password-protected
     /// Dovecot string) and of --decryption-key.
     #[arg(long, value_name = "F")]
@@ -176,17 +199,27 @@ fn meta(kid: Option<String>, usage: Option<UseArg>, base: JwkMeta) -> JwkMeta {
     }
 }
 
+fn parse_key_cipher(s: &str) -> Result<DovecotKeyCipher, String> {
+    DovecotKeyCipher::from_name(s).ok_or_else(|| {
+        format!(
+            "unknown key cipher \"{s}\" (expected aes-256-ctr, aes-256-gcm or chacha20-poly1305)"
+        )
+    })
+}
+
 fn private_text(
     key: &PrivateKey,
     fmt: OutFormat,
     pf: PointForm,
     password: Option<&[u8]>,
     jwk_meta: &JwkMeta,
+    cipher: DovecotKeyCipher,
 ) -> Result<Zeroizing<String>> {
     Ok(match (fmt, password) {
         (OutFormat::Pem, None) => key.to_pem(pf)?,
         (OutFormat::Pem, Some(pw)) => key.to_encrypted_pem(pf, pw)?,
-        (OutFormat::Dovecot, pw) => key.to_dovecot_string(pw)?,
+        (OutFormat::Dovecot, None) => key.to_dovecot_string(None)?,
+        (OutFormat::Dovecot, Some(pw)) => key.to_dovecot_string_with_cipher(pw, cipher)?,
         (OutFormat::Jwk, None) => key.to_jwk(jwk_meta)?,
         (OutFormat::Jwk, Some(_)) => {
             bail!("JWK output cannot be password-protected (Dovecot has no encrypted JWK)")
@@ -215,10 +248,20 @@ fn generate(a: GenerateArgs) -> Result<ExitCode> {
     let key = match a.curve {
         KeySpec::Ec(c) => PrivateKey::generate_ec(c)?,
         KeySpec::Rsa(bits) => PrivateKey::generate_rsa(bits)?,
+        KeySpec::X25519 => PrivateKey::generate_x25519()?,
+        KeySpec::X448 => PrivateKey::generate_x448()?,
+        KeySpec::MlKem(p) => PrivateKey::generate_ml_kem(p)?,
     };
     let pf = form(a.point_form);
     let m = meta(a.kid, a.usage, JwkMeta::default());
-    let text = private_text(&key, a.format, pf, pw.as_deref().map(|v| v.as_slice()), &m)?;
+    let text = private_text(
+        &key,
+        a.format,
+        pf,
+        pw.as_deref().map(|v| v.as_slice()),
+        &m,
+        a.key_cipher,
+    )?;
     if let Some(p) = &a.public_out {
         let public = public_text(key.public_key(), a.format, pf, &m)?;
         write_output(Some(p), a.format, public.as_bytes(), false)?;
@@ -305,7 +348,7 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
         let pdata = read_input(p)?;
         let target = PublicKey::from_bytes(&pdata)
             .with_context(|| format!("loading public key {}", p.display()))?;
-        let text = Zeroizing::new(k.to_dovecot_string_for_key(&target)?);
+        let text = Zeroizing::new(k.to_dovecot_string_for_key_with_cipher(&target, a.key_cipher)?);
         write_output(a.output.as_deref(), a.to, text.as_bytes(), true)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -316,7 +359,14 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
                     "mailcrypt: note: the private key is written without password protection (use --out-password-file to add one)"
                 );
             }
-            let text = private_text(&k, a.to, pf, out_pw.as_deref().map(|v| v.as_slice()), &m)?;
+            let text = private_text(
+                &k,
+                a.to,
+                pf,
+                out_pw.as_deref().map(|v| v.as_slice()),
+                &m,
+                a.key_cipher,
+            )?;
             write_output(a.output.as_deref(), a.to, text.as_bytes(), true)?;
         }
         Input::Private(k) => {
