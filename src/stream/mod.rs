@@ -2,6 +2,8 @@
 //! constant memory.
 
 pub(crate) mod cipher;
+#[cfg(target_arch = "x86_64")]
+mod gcm_x86;
 mod reader;
 mod writer;
 
