@@ -312,6 +312,37 @@ impl FastGcm {
         }
     }
 
+    /// Like [`FastGcm::crypt`], reading `src` and writing `dst` (same
+    /// length): the body copy and the cipher in one pass.
+    fn crypt_to(&mut self, src: &[u8], dst: &mut [u8], encrypt: bool) {
+        let n = src.len().min(dst.len());
+        let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
+            return;
+        };
+        self.ct_len += n as u64;
+        let mut head = 0;
+        if self.ks_pos < 16 {
+            head = (16 - self.ks_pos).min(n);
+            let (s, d) = (src.split_at(head).0, dst.split_at_mut(head).0);
+            d.copy_from_slice(s);
+            self.crypt_partial(d, encrypt);
+        }
+        let (src, dst) = (src.split_at(head).1, dst.split_at_mut(head).1);
+        if src.is_empty() {
+            return;
+        }
+        let full = src.len() / 16 * 16;
+        let (sb, st) = src.split_at(full);
+        let (db, dt) = dst.split_at_mut(full);
+        self.k.crypt_blocks_to(sb, db, encrypt);
+        if !st.is_empty() {
+            dt.copy_from_slice(st);
+            *self.ks = self.k.keystream_block();
+            self.ks_pos = 0;
+            self.crypt_partial(dt, encrypt);
+        }
+    }
+
     fn tag(mut self) -> [u8; 16] {
         self.pad();
         self.k.finish(self.aad_len, self.ct_len)
@@ -556,6 +587,27 @@ impl BodyCipher {
             self.authenticate(data)?;
         }
         Ok(())
+    }
+
+    /// [`BodyCipher::update`] from `src` into `dst` (equal lengths; not for
+    /// block modes). With the GCM kernel the copy and the cipher are one
+    /// pass; otherwise this copies and then works in place.
+    pub(crate) fn update_to(&mut self, src: &[u8], dst: &mut [u8]) -> Result<(), BodyTooLong> {
+        let n = src.len().min(dst.len());
+        let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
+            return Ok(());
+        };
+        #[cfg(target_arch = "x86_64")]
+        if let (Engine::GcmFast(_), None) = (&self.engine, &self.hmac) {
+            self.check_len(n)?;
+            if let Engine::GcmFast(g) = &mut self.engine {
+                g.crypt_to(src, dst, self.dir == Direction::Encrypt);
+            }
+            return Ok(());
+        }
+        self.check_len(n)?;
+        dst.copy_from_slice(src);
+        self.update(dst)
     }
 
     /// The longest body the cipher can process, for stream ciphers with a
