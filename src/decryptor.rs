@@ -476,10 +476,10 @@ fn open_v2(
         }
     }
     let Some((idx, r, m)) = found else {
-        if let [r] = h.recipients.as_slice() {
-            if !matches!(r.key_type, RecipientType::Rsa | RecipientType::Ec) {
-                return Err(DecryptError::UnsupportedKeyType(r.key_type.to_byte()));
-            }
+        if let [r] = h.recipients.as_slice()
+            && !matches!(r.key_type, RecipientType::Rsa | RecipientType::Ec)
+        {
+            return Err(DecryptError::UnsupportedKeyType(r.key_type.to_byte()));
         }
         let wanted = h.recipients.iter().map(|r| r.key_id).collect();
         return Err(DecryptError::NoMatchingKey(Box::new(

@@ -470,14 +470,15 @@ impl BodyCipher {
     ) -> Result<BodyCipher, CipherSetupError> {
         let aead_aad = aad.unwrap_or_default();
         #[cfg(target_arch = "x86_64")]
-        if allow_kernel && matches!(alg, CipherAlg::Aes256Gcm) {
-            if let Some(g) = FastGcm::new(key, iv, aead_aad) {
-                return Ok(BodyCipher {
-                    engine: Engine::GcmFast(Box::new(g)),
-                    hmac,
-                    dir,
-                });
-            }
+        if allow_kernel
+            && matches!(alg, CipherAlg::Aes256Gcm)
+            && let Some(g) = FastGcm::new(key, iv, aead_aad)
+        {
+            return Ok(BodyCipher {
+                engine: Engine::GcmFast(Box::new(g)),
+                hmac,
+                dir,
+            });
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = allow_kernel;

@@ -25,7 +25,6 @@
 //! load/store whose bounds are checked by the caller (noted at each site).
 
 #![allow(unsafe_code)]
-#![allow(clippy::indexing_slicing)]
 
 use core::arch::x86_64::*;
 
@@ -106,8 +105,8 @@ impl Kernel {
         }
         let h1 = load128(&hr.to_le_bytes());
         let mut cur = h1;
-        for i in (0..8).rev() {
-            store128(&mut self.hpow[i], cur);
+        for slot in self.hpow.iter_mut().rev() {
+            store128(slot, cur);
             cur = gf_mul(cur, h1);
         }
     }
@@ -276,7 +275,7 @@ impl Kernel {
         store128(&mut self.acc, _mm256_castsi256_si128(acc));
         self.ctr = self.ctr.wrapping_add(done as u32);
         // Remaining < 16 whole blocks, one at a time.
-        let rk1: [__m128i; 15] = core::array::from_fn(|j| _mm256_castsi256_si128(rk[j]));
+        let rk1: [__m128i; 15] = rk.map(|r| _mm256_castsi256_si128(r));
         while i < nblocks {
             let mut cb = self.ctr_base;
             cb[..4].copy_from_slice(&self.ctr.to_le_bytes());
@@ -311,9 +310,10 @@ impl Kernel {
 
     #[target_feature(enable = "avx2")]
     fn load_hpow(&self) -> [__m256i; 4] {
-        // SAFETY: `hpow` is 128 contiguous bytes; load k reads bytes
-        // 32k..32k+32 of them.
-        core::array::from_fn(|k| unsafe { _mm256_loadu_si256(self.hpow[2 * k..].as_ptr().cast()) })
+        let p = self.hpow.as_ptr();
+        // SAFETY: `hpow` is 8 contiguous 16-byte rows; for k < 4 the load
+        // reads rows 2k and 2k + 1.
+        core::array::from_fn(|k| unsafe { _mm256_loadu_si256(p.add(2 * k).cast()) })
     }
 }
 
@@ -461,22 +461,21 @@ fn expand_key_256(key: &[u8; 32], rk: &mut [[u8; 16]; 15]) {
     store128(&mut rk[0], t1);
     store128(&mut rk[1], t3);
     macro_rules! step {
-        ($rcon:literal, $i:literal) => {
+        ($rcon:literal, $i:literal, $j:literal) => {
             t1 = assist1(t1, _mm_aeskeygenassist_si128::<$rcon>(t3));
             store128(&mut rk[$i], t1);
-            if $i < 14 {
-                t3 = assist2(t1, t3);
-                store128(&mut rk[$i + 1], t3);
-            }
+            t3 = assist2(t1, t3);
+            store128(&mut rk[$j], t3);
         };
     }
-    step!(0x01, 2);
-    step!(0x02, 4);
-    step!(0x04, 6);
-    step!(0x08, 8);
-    step!(0x10, 10);
-    step!(0x20, 12);
-    step!(0x40, 14);
+    step!(0x01, 2, 3);
+    step!(0x02, 4, 5);
+    step!(0x04, 6, 7);
+    step!(0x08, 8, 9);
+    step!(0x10, 10, 11);
+    step!(0x20, 12, 13);
+    t1 = assist1(t1, _mm_aeskeygenassist_si128::<0x40>(t3));
+    store128(&mut rk[14], t1);
 }
 
 #[cfg(test)]
