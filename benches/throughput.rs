@@ -1,7 +1,7 @@
-//! Throughput of the public `Read`/`Write` adapters, with raw `aes-gcm`
-//! measured in the same run as the baseline (machines here are noisy: read
-//! the ratio, not the absolute number), and the cost of opening a header
-//! per key type.
+//! Throughput of the public `Read`/`Write` adapters, with the raw body
+//! cipher and raw `aes-gcm` measured in the same run as baselines
+//! (machines here are noisy: read the ratio, not the absolute number), and
+//! the cost of opening a header per key type.
 //!
 //! Run: `cargo bench --bench throughput`.
 
@@ -79,6 +79,23 @@ fn body(c: &mut Criterion) {
                 let mut w = enc.wrap_output(std::io::sink()).unwrap();
                 w.write_all(data).unwrap();
                 black_box(w.finish().unwrap());
+            })
+        });
+    }
+    g.finish();
+    // Framing baseline: the same body cipher (the x86-64 kernel when the
+    // CPU has it) one-shot in place on the same sizes.
+    let mut g = c.benchmark_group("baseline/raw-body-cipher-aes-256-gcm");
+    for &n in &SIZES {
+        let mut data = vec![0x5au8; n];
+        g.throughput(Throughput::Bytes(n as u64));
+        g.sample_size(if n >= 1 << 20 { 10 } else { 30 });
+        g.bench_function(BenchmarkId::from_parameter(label(n)), |b| {
+            b.iter(|| {
+                black_box(
+                    mailcrypt::stream::__raw_aes256_gcm(&[7u8; 32], &[1u8; 12], &mut data, true)
+                        .unwrap(),
+                );
             })
         });
     }

@@ -476,13 +476,13 @@ fn open_v2(
         }
     }
     let Some((idx, r, m)) = found else {
-        if let [r] = h.recipients.as_slice() {
-            if !matches!(
+        if let [r] = h.recipients.as_slice()
+            && !matches!(
                 r.key_type,
                 RecipientType::Rsa | RecipientType::Ec | RecipientType::MlKem
-            ) {
-                return Err(DecryptError::UnsupportedKeyType(r.key_type.to_byte()));
-            }
+            )
+        {
+            return Err(DecryptError::UnsupportedKeyType(r.key_type.to_byte()));
         }
         let wanted = h.recipients.iter().map(|r| r.key_id).collect();
         return Err(DecryptError::NoMatchingKey(Box::new(

@@ -353,10 +353,10 @@ impl fmt::Debug for UserKeyStore {
 /// prefix are taken as bare attribute names.
 fn split_dict_key(name: &str) -> (Option<&str>, &str) {
     for scope in ["priv/", "shared/"] {
-        if let Some(rest) = name.strip_prefix(scope) {
-            if let Some((guid, attr)) = rest.split_once('/') {
-                return (Some(guid), attr);
-            }
+        if let Some(rest) = name.strip_prefix(scope)
+            && let Some((guid, attr)) = rest.split_once('/')
+        {
+            return (Some(guid), attr);
         }
     }
     (None, name)

@@ -519,16 +519,16 @@ fn load_rsa(m: &Members, want_private: bool) -> Result<Loaded, KeyError> {
         use rsa::traits::PrivateKeyParts;
         let ps: Zeroizing<Vec<BoxedUint>> =
             Zeroizing::new(key.primes().iter().map(|p| p.as_ref().clone()).collect());
-        if let [p, q] = ps.as_slice() {
-            if p < q {
-                key = rsa::PrivateKey::from_components(
-                    n_u,
-                    e_u,
-                    (*d_u).clone(),
-                    vec![q.clone(), p.clone()],
-                )
-                .map_err(|err| jwk_err(format!("Cannot derive rsa primes: {err}")))?;
-            }
+        if let [p, q] = ps.as_slice()
+            && p < q
+        {
+            key = rsa::PrivateKey::from_components(
+                n_u,
+                e_u,
+                (*d_u).clone(),
+                vec![q.clone(), p.clone()],
+            )
+            .map_err(|err| jwk_err(format!("Cannot derive rsa primes: {err}")))?;
         }
     }
     let key = PrivateKey::new(PrivateKind::Rsa(Box::new(key)), None);

@@ -22,6 +22,10 @@ pub(crate) struct BodyReader<R> {
     len: usize,
     out_start: usize,
     out_end: usize,
+    /// `buf[out_start..out_end]` is still ciphertext, decrypted straight
+    /// into the caller's buffer by `read` (stream ciphers, non-final
+    /// chunks): one pass instead of decrypt-in-place plus copy.
+    lazy: bool,
     eof: bool,
     done: bool,
     poisoned: Option<String>,
@@ -39,6 +43,7 @@ impl<R: Read> BodyReader<R> {
             len: 0,
             out_start: 0,
             out_end: 0,
+            lazy: false,
             eof: false,
             done: false,
             poisoned: None,
@@ -110,6 +115,7 @@ impl<R: Read> BodyReader<R> {
         self.len -= self.out_end;
         self.out_start = 0;
         self.out_end = 0;
+        self.lazy = false;
         let hold = self.trailer_len + if self.block_mode { 16 } else { 0 };
         loop {
             if !self.eof {
@@ -135,9 +141,13 @@ impl<R: Read> BodyReader<R> {
                 if avail == 0 || (avail < CHUNK_LEN / 4 && self.len < self.buf.len()) {
                     continue;
                 }
-                cipher
-                    .update(self.buf.get_mut(..avail).unwrap_or_default())
-                    .map_err(too_long)?;
+                if self.block_mode {
+                    cipher
+                        .update(self.buf.get_mut(..avail).unwrap_or_default())
+                        .map_err(too_long)?;
+                } else {
+                    self.lazy = true;
+                }
                 self.out_end = avail;
                 return Ok(true);
             }
@@ -211,7 +221,17 @@ impl<R: Read> Read for BodyReader<R> {
                     .buf
                     .get(self.out_start..self.out_start + n)
                     .unwrap_or_default();
-                out.get_mut(..n).unwrap_or_default().copy_from_slice(src);
+                let dst = out.get_mut(..n).unwrap_or_default();
+                if self.lazy {
+                    let Some(cipher) = self.cipher.as_mut() else {
+                        return Err(self.fail(DecryptError::TruncatedBody("no cipher".into())));
+                    };
+                    if let Err(e) = cipher.update_to(src, dst) {
+                        return Err(self.fail(too_long(e)));
+                    }
+                } else {
+                    dst.copy_from_slice(src);
+                }
                 self.out_start += n;
                 return Ok(n);
             }

@@ -11,11 +11,17 @@ use std::io::{self, Write};
 use super::CHUNK_LEN;
 use super::cipher::{BodyCipher, pkcs7_pad};
 
+/// Writes at least this large skip the buffer when it is empty.
+const DIRECT_MIN: usize = 4096;
+
 pub(crate) struct BodyWriter<W: Write> {
     inner: W,
     header: Option<Vec<u8>>,
     cipher: Option<BodyCipher>,
     buf: Vec<u8>,
+    /// Ciphertext staging for large writes of stream ciphers, encrypted
+    /// straight from the caller's data (allocated on first use).
+    out: Vec<u8>,
     block_mode: bool,
 }
 
@@ -27,6 +33,7 @@ impl<W: Write> BodyWriter<W> {
             header: Some(header),
             cipher: Some(cipher),
             buf: Vec::with_capacity(CHUNK_LEN + 16),
+            out: Vec::new(),
             block_mode,
         }
     }
@@ -92,8 +99,29 @@ impl<W: Write> BodyWriter<W> {
 
 impl<W: Write> Write for BodyWriter<W> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.cipher.is_none() {
+        let Some(cipher) = self.cipher.as_mut() else {
             return Err(io::Error::other("writer already finished"));
+        };
+        if !self.block_mode && self.buf.is_empty() && data.len() >= DIRECT_MIN {
+            // Large write, nothing buffered: encrypt from `data` into the
+            // staging buffer in one pass (no copy into `buf` first).
+            let n = data.len().min(CHUNK_LEN);
+            if self.out.len() < n {
+                self.out.resize(CHUNK_LEN, 0);
+            }
+            let dst = self.out.get_mut(..n).unwrap_or_default();
+            cipher
+                .update_to(data.get(..n).unwrap_or_default(), dst)
+                .map_err(|e| {
+                    io::Error::other(format!(
+                        "the plaintext is longer than the cipher allows ({} bytes)",
+                        e.limit
+                    ))
+                })?;
+            self.write_header()?;
+            self.inner
+                .write_all(self.out.get(..n).unwrap_or_default())?;
+            return Ok(n);
         }
         let room = CHUNK_LEN + 16 - self.buf.len();
         let n = room.min(data.len());

@@ -775,10 +775,11 @@ fn rekey_one(
     let MailStatus::Encrypted(m) = inspect_mail(path, ring)? else {
         return Ok(None);
     };
-    if let Header::V2(h) = &m.header {
-        if h.recipients.len() == 1 && h.recipients.first().map(|r| r.key_id) == Some(new_id) {
-            return Ok(None); // already rekeyed: resumable
-        }
+    if let Header::V2(h) = &m.header
+        && h.recipients.len() == 1
+        && h.recipients.first().map(|r| r.key_id) == Some(new_id)
+    {
+        return Ok(None); // already rekeyed: resumable
     }
     let Some((_, k)) = &m.matched else {
         bail!("no given key opens it")
@@ -859,10 +860,11 @@ pub fn decrypt_store(a: DecryptStoreArgs) -> Result<std::process::ExitCode> {
         (None, false) => bail!("give DST, or --in-place to replace the mails in SRC"),
         _ => {}
     }
-    if let Some(dst) = &a.dst {
-        if dst.exists() && fs::read_dir(dst)?.next().is_some() {
-            bail!("{} exists and is not empty", dst.display());
-        }
+    if let Some(dst) = &a.dst
+        && dst.exists()
+        && fs::read_dir(dst)?.next().is_some()
+    {
+        bail!("{} exists and is not empty", dst.display());
     }
     let walk = store::walk(&[&a.src])?;
     if let Some(dst) = &a.dst {
