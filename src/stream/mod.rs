@@ -2,6 +2,7 @@
 //! constant memory.
 
 pub(crate) mod cipher;
+mod modes;
 mod reader;
 mod writer;
 

@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use super::CHUNK_LEN;
-use super::cipher::{BodyCipher, pkcs7_pad};
+use super::cipher::{BodyCipher, pkcs7_pad_block};
 
 pub(crate) struct BodyWriter<W: Write> {
     inner: W,
@@ -17,17 +17,21 @@ pub(crate) struct BodyWriter<W: Write> {
     cipher: Option<BodyCipher>,
     buf: Vec<u8>,
     block_mode: bool,
+    /// Cipher block length (16; 8 for DES-EDE3-CBC).
+    block: usize,
 }
 
 impl<W: Write> BodyWriter<W> {
     pub(crate) fn new(inner: W, header: Vec<u8>, cipher: BodyCipher) -> Self {
         let block_mode = cipher.is_block_mode();
+        let block = cipher.block_len();
         BodyWriter {
             inner,
             header: Some(header),
             cipher: Some(cipher),
             buf: Vec::with_capacity(CHUNK_LEN + 16),
             block_mode,
+            block,
         }
     }
 
@@ -45,7 +49,7 @@ impl<W: Write> BodyWriter<W> {
             .ok_or_else(|| io::Error::other("writer already finished"))?;
         let mut n = self.buf.len();
         if self.block_mode && keep_tail {
-            n -= n % 16;
+            n -= n % self.block;
         }
         if n == 0 {
             return Ok(());
@@ -74,9 +78,10 @@ impl<W: Write> BodyWriter<W> {
             return Ok(self.inner);
         }
         if self.block_mode {
-            let full = self.buf.len() - self.buf.len() % 16;
+            let full = self.buf.len() - self.buf.len() % self.block;
             let tail = self.buf.split_off(full);
-            self.buf.extend_from_slice(&pkcs7_pad(&tail));
+            self.buf
+                .extend_from_slice(&pkcs7_pad_block(&tail, self.block));
         }
         self.flush_chunk(false)?;
         self.write_header()?;
