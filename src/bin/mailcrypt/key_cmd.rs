@@ -24,7 +24,7 @@ pub struct KeyCommand {
 
 #[derive(Subcommand)]
 enum KeyCmd {
-    /// Generate a new key pair (EC P-256/P-384/P-521 or RSA).
+    /// Generate a new key pair (EC P-256/P-384/P-521, X25519, X448 or RSA).
     Generate(GenerateArgs),
     /// Convert a key between PEM, Dovecot key strings and JWK.
     Convert(ConvertArgs),
@@ -55,6 +55,10 @@ enum UseArg {
 #[derive(Clone, Copy, Debug)]
 enum KeySpec {
     Ec(Curve),
+    /// RFC 7748 X25519 (Dovecot 2.4 only).
+    X25519,
+    /// RFC 7748 X448 (Dovecot 2.4 only).
+    X448,
     Rsa(usize),
 }
 
@@ -63,12 +67,14 @@ fn parse_spec(s: &str) -> Result<KeySpec, String> {
         "p256" | "p-256" | "prime256v1" | "secp256r1" => KeySpec::Ec(Curve::P256),
         "p384" | "p-384" | "secp384r1" => KeySpec::Ec(Curve::P384),
         "p521" | "p-521" | "secp521r1" => KeySpec::Ec(Curve::P521),
+        "x25519" => KeySpec::X25519,
+        "x448" => KeySpec::X448,
         "rsa2048" => KeySpec::Rsa(2048),
         "rsa3072" => KeySpec::Rsa(3072),
         "rsa4096" => KeySpec::Rsa(4096),
         _ => {
             return Err(format!(
-                "unknown curve \"{s}\" (expected p256, p384, p521, prime256v1, secp384r1, secp521r1, rsa2048, rsa3072 or rsa4096)"
+                "unknown curve \"{s}\" (expected p256, p384, p521, prime256v1, secp384r1, secp521r1, x25519, x448, rsa2048, rsa3072 or rsa4096)"
             ));
         }
     })
@@ -77,7 +83,8 @@ fn parse_spec(s: &str) -> Result<KeySpec, String> {
 #[derive(Args)]
 struct GenerateArgs {
     /// Key type: p256, p384, p521 (also prime256v1, secp384r1,
-    /// secp521r1), rsa2048, rsa3072 or rsa4096.
+    /// secp521r1), x25519, x448 (Dovecot 2.4 only: the 2.3 builds abort on
+    /// such keys), rsa2048, rsa3072 or rsa4096.
     #[arg(long, value_name = "C", value_parser = parse_spec)]
     curve: KeySpec,
     /// Protect the private key with the password in this file (one
@@ -214,6 +221,8 @@ fn generate(a: GenerateArgs) -> Result<ExitCode> {
     }
     let key = match a.curve {
         KeySpec::Ec(c) => PrivateKey::generate_ec(c)?,
+        KeySpec::X25519 => PrivateKey::generate_x25519()?,
+        KeySpec::X448 => PrivateKey::generate_x448()?,
         KeySpec::Rsa(bits) => PrivateKey::generate_rsa(bits)?,
     };
     let pf = form(a.point_form);
