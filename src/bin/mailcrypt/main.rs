@@ -146,6 +146,11 @@ struct EncryptArgs {
     /// Allow several recipients (Dovecot itself cannot read such files).
     #[arg(long)]
     multiple_recipients: bool,
+    /// Wrap the session key with the body cipher itself (header flag
+    /// 0x10, SAME_CALG) instead of AES-256-CBC. Only Dovecot 2.4 reads it
+    /// (--target dovecot-2.4), and no Dovecot configuration writes it.
+    #[arg(long)]
+    same_calg: bool,
     /// Output file (default: standard output). Written atomically.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
@@ -389,6 +394,9 @@ fn encrypt(a: EncryptArgs) -> Result<ExitCode> {
     }
     if a.multiple_recipients {
         enc = enc.allow_multiple_recipients();
+    }
+    if a.same_calg {
+        enc = enc.same_calg();
     }
     let mut input = open_input(&a.input)?;
     let mut sink = Sink::open(&a.output)?;
