@@ -564,6 +564,39 @@ mod tests {
         );
     }
 
+    /// The OIDs Dovecot 2.4.1 wrote for these `crypt_write_algorithm`
+    /// names (vectors/ciphers), as dotted text.
+    #[test]
+    fn new_cipher_oids_match_dovecot_241() {
+        for (name, oid) in [
+            ("aes-128-ofb", "2.16.840.1.101.3.4.1.3"),
+            ("aes-192-cfb", "2.16.840.1.101.3.4.1.24"),
+            ("camellia-128-cbc", "1.2.392.200011.61.1.1.1.2"),
+            ("camellia-256-cbc", "1.2.392.200011.61.1.1.1.4"),
+            ("camellia-128-ofb", "0.3.4401.5.3.1.9.3"),
+            ("camellia-192-cfb", "0.3.4401.5.3.1.9.24"),
+            ("camellia-256-ctr", "0.3.4401.5.3.1.9.49"),
+            ("aria-128-cbc", "1.2.410.200046.1.1.2"),
+            ("aria-192-ctr", "1.2.410.200046.1.1.10"),
+            ("aria-256-ofb", "1.2.410.200046.1.1.14"),
+            ("aria-128-gcm", "1.2.410.200046.1.1.34"),
+            ("aria-256-gcm", "1.2.410.200046.1.1.36"),
+            ("sm4-cbc", "1.2.156.10197.1.104.2"),
+            ("sm4-ctr", "1.2.156.10197.1.104.7"),
+            ("des-ede3-cbc", "1.2.840.113549.3.7"),
+        ] {
+            let c = CipherAlg::from_name(name).unwrap();
+            assert_eq!(oid_text(&c.oid_content()), oid, "{name}");
+        }
+        assert_eq!(oid_text(&HashAlg::Md5.oid_content()), "1.2.840.113549.2.5");
+        assert_eq!(SPECS.len() + 9, CipherAlg::KNOWN.len());
+        for s in SPECS.iter() {
+            assert_eq!(s.alg.name(), s.name);
+            assert!(CipherAlg::KNOWN.contains(&s.alg), "{}", s.name);
+            assert_eq!(s.alg.is_aead(), s.mode == Mode::Gcm);
+        }
+    }
+
     #[test]
     fn names_round_trip() {
         for c in CipherAlg::KNOWN {
