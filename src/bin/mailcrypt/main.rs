@@ -82,8 +82,9 @@ struct DecryptArgs {
     /// Refuse files that have no integrity protection (v1, flag NONE).
     #[arg(long)]
     require_integrity: bool,
-    /// Accept AES-256-OFB/CFB bodies (refused by default: with them, a
-    /// one-bit change to an unauthenticated header field can pass the HMAC).
+    /// Accept OFB, CFB and CTR bodies (AES, Camellia, ARIA, SM4; refused by
+    /// default: with them, a one-bit change to the unauthenticated cipher
+    /// OID, e.g. aes-256-cbc → aes-256-ofb, can pass the HMAC).
     #[arg(long)]
     allow_ofb_cfb: bool,
     /// In --verified mode on non-seekable input (stdin), buffer at most
