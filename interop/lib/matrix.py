@@ -539,13 +539,16 @@ def expect_dovecot_reads(writer, reader, key, mode, size):
         # Dovecot 2.3.13 has no SHA-384 ("Hash algorithm 'sha384' not
         # supported" when writing); measured, 2.3.19.1 and 2.4.1 have it
         return ERR_SHA384_OLD
-    if mode == "v2-samecalg" and not reader.is24:
-        # 2.3 ignores flag 0x10 and unwraps the key with AES-256-CBC
-        return ERR_SAMECALG_23
     if kt == "RSA":
-        return None
-    written = pem_form if writer == "mailcrypt:dovecot-2.3-openssl3-unpatched" else "compressed"
-    return None if written == reader.expected_id_form(key) else ERR_NO_KEY
+        id_err = None
+    else:
+        written = pem_form if writer == "mailcrypt:dovecot-2.3-openssl3-unpatched" else "compressed"
+        id_err = None if written == reader.expected_id_form(key) else ERR_NO_KEY
+    if mode == "v2-samecalg" and not reader.is24:
+        # 2.3 ignores flag 0x10 and unwraps the key with AES-256-CBC (once
+        # it has found the key: a key-id mismatch fails first)
+        return id_err or ERR_SAMECALG_23
+    return id_err
 
 
 def job_dovecot_reads(writer, key, mode, reader, enc_errors):
