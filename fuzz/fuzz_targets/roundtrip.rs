@@ -108,10 +108,8 @@ fuzz_target!(|input: Input| {
         Ok(w) => w,
         Err(e) => {
             // ChaCha20 is for Dovecot 2.4 only.
-            let chacha_on_23 = ["chacha"]
-                .iter()
-                .any(|p| algorithm.starts_with(p))
-                && target != Target::Dovecot24;
+            let chacha_on_23 =
+                ["chacha"].iter().any(|p| algorithm.starts_with(p)) && target != Target::Dovecot24;
             let v1_refused = input.legacy_v1
                 && (multiple || !matches!(recipients[0].key_type(), KeyType::Ec(_)));
             assert!(
