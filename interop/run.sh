@@ -43,6 +43,8 @@
 #   INTEROP_STORES=1|0             store cells: repair / rekey / decrypt-store (default 1)
 #   INTEROP_KEYS=1|0               key cells: mailcrypt-written keys in the builds (default 1)
 #   INTEROP_JOBS=N                 parallel cells (default: CPUs)
+#   INTEROP_MATRIX_KEYS="p256c x25519"   matrix cells for these keys only (default: all)
+#   INTEROP_MATRIX_MODES="v2-samecalg c:*"  matrix cells for these modes only (fnmatch patterns)
 #   INTEROP_KEEP=1                 keep the work dir (keys, containers) even on success
 #   INTEROP_MIRROR / INTEROP_SECURITY_MIRROR   override the mirror read from /etc/apt
 set -euo pipefail
@@ -204,6 +206,12 @@ done
 mkdir -p "$WORK/keys/rsa2048"
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$WORK/keys/rsa2048/private.pem" 2>/dev/null
 openssl pkey -in "$WORK/keys/rsa2048/private.pem" -pubout -out "$WORK/keys/rsa2048/public.pem"
+# RFC 8410 keys (Dovecot 2.4 only; the 2.3 builds panic on them)
+for x in x25519 x448; do
+    mkdir -p "$WORK/keys/$x"
+    openssl genpkey -algorithm "$x" -out "$WORK/keys/$x/private.pem" 2>/dev/null
+    openssl pkey -in "$WORK/keys/$x/private.pem" -pubout -out "$WORK/keys/$x/public.pem"
+done
 chmod -R go-rwx "$WORK/keys"
 
 # random bytes without CR: Dovecot's mail path (doveadm save) turns CRLF into

@@ -55,11 +55,13 @@ impl ContainerInfo {
 pub struct DecryptOptions {
     /// Refuse files without integrity protection (v1, v2 with flag NONE).
     pub require_integrity: bool,
-    /// Read AES-256-OFB and AES-256-CFB bodies (off by default). The header
-    /// is not authenticated and the OIDs of aes-256-cbc and aes-256-ofb
+    /// Read OFB, CFB and CTR bodies (HMAC mode: AES-128/192/256-OFB/CFB,
+    /// Camellia, ARIA and SM4 in OFB/CFB/CTR; off by default). The header
+    /// is not authenticated and the OIDs of e.g. aes-256-cbc and
+    /// aes-256-ofb, sm4-cbc and sm4-ofb, aria-128-cbc and aria-128-cfb
     /// differ in one bit, so with these modes enabled a one-bit change to an
     /// HMAC-mode file passes the HMAC and decrypts to garbage. Enable only
-    /// for stores that really use them (Dovecot 2.4 can write them).
+    /// for stores that really use them (Dovecot 2.3 and 2.4 can write them).
     pub allow_ofb_cfb: bool,
 }
 
@@ -449,9 +451,9 @@ fn open_v2(
             )));
         }
     }
-    if matches!(h.cipher, CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb) && !opts.allow_ofb_cfb {
+    if h.cipher.is_hmac_stream_mode() && !opts.allow_ofb_cfb {
         return Err(DecryptError::Unsupported(format!(
-            "{} bodies are refused by default: the header is not authenticated and a one-bit change turns aes-256-cbc into aes-256-ofb; enable them explicitly (DecryptOptions::allow_ofb_cfb, CLI --allow-ofb-cfb) for stores written with them",
+            "{} bodies are refused by default: the header is not authenticated and a one-bit change turns a CBC body into an OFB/CFB/CTR one with the same key (e.g. aes-256-cbc into aes-256-ofb); enable them explicitly (DecryptOptions::allow_ofb_cfb, CLI --allow-ofb-cfb) for stores written with them",
             h.cipher
         )));
     }

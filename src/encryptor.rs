@@ -116,10 +116,11 @@ impl Target {
             return Target::Dovecot24.reads_cipher(cipher);
         }
         match cipher {
-            // OFB/CFB checked against Dovecot 2.4.1 only.
-            CipherAlg::ChaCha20Poly1305 | CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb => {
-                self == Target::Dovecot24
-            }
+            // 2.3 has no OID for ChaCha20-Poly1305. Every other known
+            // cipher (AES/Camellia/ARIA/SM4 OFB/CFB/CTR/CBC, ARIA-GCM,
+            // 3DES-CBC) was written and read back by Dovecot 2.3.13
+            // (OpenSSL 1.1) and 2.3.19.1 (OpenSSL 3.0) as well as 2.4.1.
+            CipherAlg::ChaCha20Poly1305 => self == Target::Dovecot24,
             CipherAlg::Unknown(_) => false,
             _ => true,
         }
@@ -204,6 +205,9 @@ impl Encryptor {
             .filter(|c| c.key_iv_len().is_some())
             .ok_or_else(|| EncryptError::Unsupported(format!("cipher \"{c}\"")))?;
         self.hash = HashAlg::from_name(h)
+            // MD5: read only. Dovecot accepts it, but there is no reason
+            // to write new files with it.
+            .filter(|h| *h != HashAlg::Md5)
             .ok_or_else(|| EncryptError::Unsupported(format!("hash \"{h}\"")))?;
         Ok(self)
     }

@@ -487,5 +487,90 @@ fn ml_kem_keys_from_the_cli_encrypt_and_decrypt() {
     let id = text.trim_end().rsplit(':').next().unwrap().to_string();
     let out = run(bin().args(["key", "id"]).arg(&pem));
     assert!(String::from_utf8_lossy(&out.stdout).contains(&id));
+}
+
+#[test]
+fn generate_x25519_and_x448_in_every_format() {
+    let t = tmpdir("gen-x");
+    let pw = t.join("pw");
+    write(&pw, b"gen-password\n");
+    for (curve, oid, raw_len) in [("x25519", "1.3.101.110", 32), ("X448", "1.3.101.111", 56)] {
+        // No JWK: Dovecot writes no OKP JWK and mailcrypt has no OKP JWK
+        // export; refused with a message, nothing written.
+        let jwk = t.join(format!("{curve}.jwk"));
+        let out = bin()
+            .args(["key", "generate", "--curve", curve, "--format", "jwk", "-o"])
+            .arg(&jwk)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("JWK"));
+        assert!(!jwk.exists());
+        for format in ["pem", "dovecot"] {
+            let key = t.join(format!("{curve}.{format}"));
+            let public = t.join(format!("{curve}.{format}.pub"));
+            run(bin()
+                .args([
+                    "key", "generate", "--curve", curve, "--format", format, "-o",
+                ])
+                .arg(&key)
+                .arg("--public-out")
+                .arg(&public));
+            let a = run(bin().args(["key", "id", "--json"]).arg(&key));
+            let b = run(bin().args(["key", "id", "--json"]).arg(&public));
+            // Same type and ids (the JSON starts with the file name).
+            let ids = |o: &Output| {
+                let s = String::from_utf8_lossy(&o.stdout).into_owned();
+                s[s.find("\"type\"").unwrap()..].to_string()
+            };
+            assert_eq!(ids(&a), ids(&b), "{curve} {format}");
+            assert!(ids(&a).contains("\"spki\""), "{}", ids(&a));
+            let text = std::fs::read_to_string(&key).unwrap();
+            match format {
+                // Dovecot 2.4's form: curve OID text and the raw private value.
+                "dovecot" => {
+                    let fields: Vec<&str> = text.split(':').collect();
+                    assert_eq!(fields[..3], ["2", oid, "0"], "{text}");
+                    assert_eq!(fields[3].len(), 2 * raw_len, "{text}");
+                    assert!(!text.ends_with('\n'));
+                }
+                _ => assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{text}"),
+            }
+            // The key works end to end, for Dovecot 2.4 only.
+            let plain = t.join("plain");
+            write(&plain, b"Subject: x\n\nbody\n");
+            let enc = t.join(format!("{curve}.{format}.enc"));
+            let refused = bin()
+                .args(["encrypt", "--target", "dovecot-2.3", "-r"])
+                .arg(&public)
+                .arg(&plain)
+                .output()
+                .unwrap();
+            assert!(!refused.status.success(), "{curve} for 2.3");
+            run(bin()
+                .args(["encrypt", "--target", "dovecot-2.4", "-r"])
+                .arg(&public)
+                .arg("-o")
+                .arg(&enc)
+                .arg(&plain));
+            let out = run(bin().arg("decrypt").arg("-k").arg(&key).arg(&enc));
+            assert_eq!(out.stdout, b"Subject: x\n\nbody\n");
+        }
+        for format in ["dovecot", "pem"] {
+            let key = t.join(format!("{curve}-pw.{format}"));
+            run(bin()
+                .args(["key", "generate", "--curve", curve, "--format", format])
+                .arg("--password-file")
+                .arg(&pw)
+                .arg("-o")
+                .arg(&key));
+            let no_pw = bin().args(["key", "id"]).arg(&key).output().unwrap();
+            assert!(!no_pw.status.success(), "{curve} {format}");
+            run(bin()
+                .args(["key", "id", "--password-file"])
+                .arg(&pw)
+                .arg(&key));
+        }
+    }
     let _ = std::fs::remove_dir_all(t);
 }

@@ -118,7 +118,7 @@ pub fn drain<R: Read>(dec: &mut Decryptor<R>, piece: usize) -> (Result<(), Decry
 }
 
 /// The options every target decrypts with: defaults, plus the opt-in
-/// AES-256-OFB/CFB bodies so that their code is fuzzed too.
+/// OFB/CFB/CTR bodies so that their code is fuzzed too.
 pub fn options() -> DecryptOptions {
     DecryptOptions::default().allow_ofb_cfb(true)
 }

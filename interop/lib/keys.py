@@ -282,12 +282,15 @@ def job_load(kt, variant, info, build, plain):
     cont = os.path.join(os.path.dirname(info["priv"]), "container.%s.%s.bin" % (target, os.path.basename(pub)))
     log = os.path.join(os.path.dirname(info["priv"]), "encrypt-%s.log" % build.name)
     if not os.path.exists(cont):
+        # builds sharing a target (new, old) may get here at once: one temp
+        # file each, the atomic rename makes either result the container
+        tmp = "%s.%s.tmp" % (cont, build.name)
         rc, err = mc(["encrypt", "-r", pub, "--target", target, "--cipher", ALGO,
-                      "-o", cont + ".tmp", M.PLAIN[SIZE]], log)
+                      "-o", tmp, M.PLAIN[SIZE]], log)
         if rc != 0:
             return [cell("keys-load", writer, build.label, kt, variant, SIZE, "ok", "FAIL",
                          "mailcrypt encrypt failed: exit %d: %s" % (rc, last_error(err)))]
-        os.replace(cont + ".tmp", cont)
+        os.replace(tmp, cont)
     rc, err, data = fs_get(build, info["priv"], info["password"], cont)
     return [judge_bytes("keys-load", writer, build.label, kt, variant, SIZE, expect_load(kt, variant, build),
                         rc, err, data, plain)]

@@ -17,9 +17,13 @@ Environment (set by run.sh):
   INTEROP_USERKEYS     1 (default) / 0: per-user key cells on/off
   INTEROP_REQUIRE_USERKEYS  1: a skipped per-user cell counts as FAIL
   INTEROP_JOBS         parallel jobs (default: number of CPUs)
+  INTEROP_MATRIX_KEYS  only these keys (default: all of KEYS)
+  INTEROP_MATRIX_MODES only these modes (space-separated fnmatch patterns,
+                       e.g. "v2-samecalg c:*"; default: all)
 """
 
 import concurrent.futures as cf
+import fnmatch
 import hashlib
 import os
 import secrets
@@ -50,6 +54,10 @@ KEYS = [
     ("p521", "EC", "secp521r1", "uncompressed"),
     ("p521c", "EC", "secp521r1", "compressed"),
     ("rsa2048", "RSA", None, None),
+    # RFC 8410 keys (openssl genpkey -algorithm X25519/X448): Dovecot 2.4 only,
+    # the 2.3 builds panic when they load one
+    ("x25519", "X", "X25519", None),
+    ("x448", "X", "X448", None),
 ]
 KEYINFO = {k[0]: k for k in KEYS}
 SIZES = ["0", "1", "10k", "1m", "mail"]
@@ -64,7 +72,56 @@ MC_WRITERS = [
     ("mailcrypt:v1", ["--format", "v1"], ["v1"]),
 ]
 MODE_ALGO = {"v2-aead": "aes-256-gcm-sha256", "v2-hmac": "aes-256-cbc-sha256",
-             "v2-chacha": "chacha20-poly1305-sha256"}
+             "v2-chacha": "chacha20-poly1305-sha256", "v2-samecalg": "aes-256-gcm-sha256"}
+# extra `mailcrypt encrypt` arguments of a mode
+MODE_ARGS = {"v2-samecalg": ["--same-calg"]}
+# Every other crypt_write_algorithm value Dovecot accepts and mailcrypt writes
+# (issue 9 item 4), as modes "c:<algo>": Dovecot 2.4 (v24) writes each for
+# mailcrypt to decrypt; mailcrypt writes each (--target dovecot-2.4) for every
+# build to decrypt. Only for the keys in CIPHER_KEYS and the sizes in
+# CIPHER_SIZES, to keep the cell count reasonable.
+CIPHER_ALGOS = (
+    ["aes-128-gcm-sha256", "aes-192-gcm-sha256", "aes-128-cbc-sha256", "aes-192-cbc-sha256"]
+    + ["aes-%d-%s-sha256" % (b, m) for b in (128, 192) for m in ("ofb", "cfb")]
+    + ["aes-256-ofb-sha256", "aes-256-cfb-sha256"]
+    + ["camellia-%d-%s-sha256" % (b, m) for b in (128, 192, 256) for m in ("cbc", "ofb", "cfb", "ctr")]
+    + ["aria-%d-%s-sha256" % (b, m) for b in (128, 192, 256) for m in ("cbc", "ofb", "cfb", "ctr", "gcm")]
+    + ["sm4-%s-sha256" % m for m in ("cbc", "ofb", "cfb", "ctr")]
+    + ["des-ede3-cbc-sha256", "camellia-256-cbc-sha512", "aria-128-gcm-sha1", "sm4-cbc-sha384",
+       "des-ede3-cbc-sha1", "aria-256-ctr-sha512"]
+)
+for _a in CIPHER_ALGOS:
+    MODE_ALGO["c:" + _a] = _a
+CIPHER_MODES = ["c:" + a for a in CIPHER_ALGOS]
+CIPHER_KEYS = ["p256c", "x25519"]
+CIPHER_SIZES = ["1", "10k", "1m"]
+MATRIX_KEYS = os.environ.get("INTEROP_MATRIX_KEYS", "").split()
+MATRIX_MODES = os.environ.get("INTEROP_MATRIX_MODES", "").split()
+
+
+def selected(key, mode):
+    """INTEROP_MATRIX_KEYS / INTEROP_MATRIX_MODES: run only these cells."""
+    if MATRIX_KEYS and key not in MATRIX_KEYS:
+        return False
+    return not MATRIX_MODES or any(fnmatch.fnmatchcase(mode, p) for p in MATRIX_MODES)
+
+
+def sizes_for(mode):
+    return CIPHER_SIZES if mode.startswith("c:") else SIZES
+
+
+def mc_modes(writer, modes, key):
+    """the modes mailcrypt writer `writer` writes for `key`"""
+    kt = KEYINFO[key][1]
+    if kt == "X" and writer != "mailcrypt:dovecot-2.4":
+        return []  # refused: the 2.3 builds panic on X25519/X448 keys
+    out = [m for m in modes if not (m == "v1" and kt != "EC")]
+    if writer == "mailcrypt:dovecot-2.4":
+        if kt != "RSA":
+            out.append("v2-samecalg")  # SAME_CALG needs an EC/X25519/X448 recipient
+        if key in CIPHER_KEYS:
+            out += CIPHER_MODES
+    return [m for m in out if selected(key, m)]
 # the mailcrypt target each build is meant to be written for
 BUILD_TARGET = {"new": "mailcrypt:dovecot-2.3", "old": "mailcrypt:dovecot-2.3",
                 "upstream": "mailcrypt:dovecot-2.3-openssl3-unpatched", "v24": "mailcrypt:dovecot-2.4"}
@@ -74,6 +131,9 @@ ERR_NO_KEY = "no private key available"
 ERR_CIPHER = "unsupported/invalid cipher"
 ERR_KEY_HASH = "Incorrect key hash"
 ERR_MC_REFUSE = "cannot read chacha20"
+ERR_X_PANIC = "Panic: file dcrypt-openssl.c"
+ERR_SAMECALG_23 = "Cannot perform key decryption"
+ERR_SHA384_OLD = "unsupported hash algorithm: SHA384"
 
 
 def sha256_file(path):
@@ -387,11 +447,16 @@ def mkcell(direction, writer, reader, key, mode, size):
 
 def write_modes(build, key):
     if build.is24:
-        return ["v2-aead", "v2-hmac", "v2-chacha"]
-    modes = ["v2-aead", "v2-hmac"]
-    if KEYINFO[key][1] == "EC":
-        modes.append("v1")
-    return modes
+        modes = ["v2-aead", "v2-hmac", "v2-chacha"]
+        if key in CIPHER_KEYS:
+            modes += CIPHER_MODES
+    elif KEYINFO[key][1] == "X":
+        modes = []  # the 2.3 builds panic on X25519/X448 keys
+    else:
+        modes = ["v2-aead", "v2-hmac"]
+        if KEYINFO[key][1] == "EC":
+            modes.append("v1")
+    return [m for m in modes if selected(key, m)]
 
 
 def job_dovecot_writes(build, key, mode):
@@ -399,7 +464,7 @@ def job_dovecot_writes(build, key, mode):
     rows = []
     d = os.path.join(WORK, "files", build.label, key)
     os.makedirs(d, exist_ok=True)
-    for size in SIZES:
+    for size in sizes_for(mode):
         f = os.path.join(d, "%s.%s.bin" % (size, mode))
         if mode == "v1":
             rc, err = build.mail_save_v1(keyfile(key, "public"), PLAIN[size], f)
@@ -415,7 +480,9 @@ def job_dovecot_writes(build, key, mode):
         for reader, args in mc_readers(key):
             c = mkcell("dovecot>mailcrypt", build.label, reader, key, mode, size)
             out = f + ".mc-out"
-            rc, err = mc(["decrypt"] + args + ["-o", out, f])
+            # OFB/CFB/CTR bodies are opt-in (docs/security.md)
+            extra = ["--allow-ofb-cfb"] if mode.startswith("c:") else []
+            rc, err = mc(["decrypt"] + args + extra + ["-o", out, f])
             rows.append(judge(c, None, rc, err, out, size))
     return rows
 
@@ -444,12 +511,13 @@ def mc_file(writer, key, mode, size):
 def job_mc_writes(writer, wargs, key, mode):
     """mailcrypt encrypts every plaintext; returns {size: error or None}."""
     res = {}
-    for size in SIZES:
+    for size in sizes_for(mode):
         f = mc_file(writer, key, mode, size)
         os.makedirs(os.path.dirname(f), exist_ok=True)
         args = ["encrypt", "-r", keyfile(key, "public")] + wargs
         if mode in MODE_ALGO:
             args += ["--cipher", MODE_ALGO[mode]]
+        args += MODE_ARGS.get(mode, [])
         rc, err = mc(args + ["-o", f, PLAIN[size]])
         res[(writer, key, mode, size)] = None if rc == 0 and os.path.exists(f) else \
             "mailcrypt encrypt failed: exit %d: %s" % (rc, last_error(err))
@@ -462,18 +530,32 @@ def expect_dovecot_reads(writer, reader, key, mode, size):
         return None  # an empty mail is a 0-byte file, readable everywhere
     if mode == "v1":
         return None  # every build reads v1 (old key id, no point-form question)
-    if mode == "v2-chacha" and not reader.is24:
-        return ERR_CIPHER
     kt, _curve, pem_form = KEYINFO[key][1:]
+    if mode == "v2-chacha" and not reader.is24:
+        return ERR_CIPHER  # checked before the key is loaded
+    if kt == "X":
+        return None if reader.is24 else ERR_X_PANIC
+    if MODE_ALGO.get(mode, "").endswith("-sha384") and reader.name == "old":
+        # Dovecot 2.3.13 has no SHA-384 ("Hash algorithm 'sha384' not
+        # supported" when writing); measured, 2.3.19.1 and 2.4.1 have it
+        return ERR_SHA384_OLD
     if kt == "RSA":
-        return None
-    written = pem_form if writer == "mailcrypt:dovecot-2.3-openssl3-unpatched" else "compressed"
-    return None if written == reader.expected_id_form(key) else ERR_NO_KEY
+        id_err = None
+    else:
+        written = pem_form if writer == "mailcrypt:dovecot-2.3-openssl3-unpatched" else "compressed"
+        id_err = None if written == reader.expected_id_form(key) else ERR_NO_KEY
+    if mode == "v2-samecalg" and not reader.is24:
+        # 2.3 ignores flag 0x10 and unwraps the key with AES-256-CBC (once
+        # it has found the key: a key-id mismatch fails first)
+        return id_err or ERR_SAMECALG_23
+    return id_err
 
 
 def job_dovecot_reads(writer, key, mode, reader, enc_errors):
     rows = []
-    for size in SIZES:
+    if mode.startswith("c:") and KEYINFO[key][1] == "X" and not reader.is24:
+        return rows  # the X25519 panic of 2.3 is shown once per mode above, not per cipher
+    for size in sizes_for(mode):
         cell = mkcell("mailcrypt>dovecot", writer, reader.label, key, mode, size)
         e = enc_errors.get((writer, key, mode, size))
         if e:
@@ -579,10 +661,14 @@ def keyid_cells(builds):
     rows = []
     for b in builds:
         for key, kt, _c, _f in KEYS:
+            if kt == "X" and not b.is24:
+                continue
             pairs = [("v2-key-id", "v2-aead", BUILD_TARGET[b.name])]
             if kt == "EC" and not b.is24:
                 pairs.append(("v1-key-id", "v1", "mailcrypt:v1"))
             for mode, fmode, target in pairs:
+                if not selected(key, fmode):
+                    continue
                 cell = mkcell("key-id", b.label, target, key, mode, "10k")
                 fd = os.path.join(WORK, "files", b.label, key, "10k.%s.bin" % fmode)
                 fm = mc_file(target, key, fmode, "10k")
@@ -722,20 +808,16 @@ def main():
                     futs.append(ex.submit(guarded, job_dovecot_writes, b, key, mode))
         enc_futs = []
         for writer, wargs, modes in MC_WRITERS:
-            for key, kt, *_ in KEYS:
-                for mode in modes:
-                    if mode == "v1" and kt != "EC":
-                        continue
+            for key, *_ in KEYS:
+                for mode in mc_modes(writer, modes, key):
                     enc_futs.append(ex.submit(job_mc_writes, writer, wargs, key, mode))
         enc_errors = {}
         for f in enc_futs:
             enc_errors.update(f.result())
         # stage 2: every build reads every mailcrypt file
         for writer, wargs, modes in MC_WRITERS:
-            for key, kt, *_ in KEYS:
-                for mode in modes:
-                    if mode == "v1" and kt != "EC":
-                        continue
+            for key, *_ in KEYS:
+                for mode in mc_modes(writer, modes, key):
                     for b in builds:
                         futs.append(ex.submit(guarded, job_dovecot_reads, writer, key, mode, b, enc_errors))
         for f in futs:
@@ -747,8 +829,9 @@ def main():
              "harness": 5}
     korder = {k[0]: i for i, k in enumerate(KEYS)}
     korder.update({u: i for i, (u, _) in enumerate(USER_CURVES)})
-    rows.sort(key=lambda r: (order[r["direction"]], r["writer"], r["reader"], r["mode"],
-                             korder.get(r["key"], 99), SIZES.index(r["size"]) if r["size"] in SIZES else 9))
+    rows.sort(key=lambda r: (order[r["direction"]], r["writer"], r["reader"], r["mode"].startswith("c:"),
+                             r["mode"], korder.get(r["key"], 99),
+                             SIZES.index(r["size"]) if r["size"] in SIZES else 9))
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "matrix.tsv"), "w") as f:
         f.write("\t".join(COLS) + "\n")

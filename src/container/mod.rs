@@ -14,7 +14,7 @@
 //! assert_eq!(&MAGIC, b"CRYPTED\x03\x07");
 //! ```
 
-mod alg;
+pub(crate) mod alg;
 mod cursor;
 
 pub use alg::{CipherAlg, HashAlg};

@@ -420,6 +420,8 @@ enum Engine {
     /// AES-256-CFB (CFB128, HMAC mode; a stream mode, no padding).
     CfbEnc(Box<cfb_mode::BufEncryptor<aes::Aes256>>),
     CfbDec(Box<cfb_mode::BufDecryptor<aes::Aes256>>),
+    /// Every other block cipher and mode (see [`super::modes`]).
+    Mode(Box<dyn super::modes::BodyMode>),
 }
 
 /// Which direction a [`BodyCipher`] runs in.
@@ -508,7 +510,13 @@ impl BodyCipher {
             CipherAlg::Aes256Cfb => Engine::CfbDec(Box::new(
                 KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
             )),
-            _ => return Err(CipherSetupError::Unsupported),
+            other => match other.spec() {
+                Some(spec) => Engine::Mode(
+                    super::modes::new_mode(spec, key, iv, aead_aad, dir == Direction::Encrypt)
+                        .ok_or(CipherSetupError::BadKey)?,
+                ),
+                None => return Err(CipherSetupError::Unsupported),
+            },
         };
         Ok(BodyCipher { engine, hmac, dir })
     }
@@ -527,7 +535,18 @@ impl BodyCipher {
     /// Whether the cipher is a block mode (data must come in whole blocks
     /// and the last block carries PKCS#7 padding).
     pub(crate) fn is_block_mode(&self) -> bool {
-        matches!(self.engine, Engine::Cbc(_))
+        match &self.engine {
+            Engine::Mode(m) => m.block_len().is_some(),
+            e => matches!(e, Engine::Cbc(_)),
+        }
+    }
+
+    /// Block length of a block mode (16, or 8 for DES-EDE3-CBC).
+    pub(crate) fn block_len(&self) -> usize {
+        match &self.engine {
+            Engine::Mode(m) => m.block_len().unwrap_or(16),
+            _ => 16,
+        }
     }
 
     /// Whether an AEAD tag ends the body.
@@ -536,7 +555,10 @@ impl BodyCipher {
         if matches!(self.engine, Engine::GcmFast(_)) {
             return true;
         }
-        matches!(self.engine, Engine::Gcm(_) | Engine::ChaCha(_))
+        match &self.engine {
+            Engine::Mode(m) => m.has_tag(),
+            e => matches!(e, Engine::Gcm(_) | Engine::ChaCha(_)),
+        }
     }
 
     /// Process `data` in place (decrypt or encrypt per direction). For block
@@ -582,6 +604,7 @@ impl BodyCipher {
                 c.decrypt(data);
                 Ok(())
             }
+            Engine::Mode(m) => m.apply(data),
         }
         .map_err(|_| BodyTooLong { limit })?;
         if self.dir == Direction::Encrypt {
@@ -619,6 +642,7 @@ impl BodyCipher {
             #[cfg(target_arch = "x86_64")]
             Engine::GcmFast(_) => Some(GCM_MAX_BODY),
             Engine::ChaCha(_) => Some(CHACHA_MAX_BODY),
+            Engine::Mode(m) => m.max_body_len(),
             Engine::Cbc(_)
             | Engine::Ctr(_)
             | Engine::Ofb(_)
@@ -635,6 +659,7 @@ impl BodyCipher {
             #[cfg(target_arch = "x86_64")]
             Engine::GcmFast(g) => g.ct_len,
             Engine::ChaCha(c) => c.ct_len,
+            Engine::Mode(m) => m.processed(),
             Engine::Cbc(_)
             | Engine::Ctr(_)
             | Engine::Ofb(_)
@@ -685,6 +710,7 @@ impl BodyCipher {
                 c.poly.absorb(ciphertext);
                 c.ct_len += n;
             }
+            Engine::Mode(m) => m.absorb(ciphertext),
             Engine::Cbc(_)
             | Engine::Ctr(_)
             | Engine::Ofb(_)
@@ -710,6 +736,7 @@ impl BodyCipher {
             #[cfg(target_arch = "x86_64")]
             Engine::GcmFast(g) => g.tag().to_vec(),
             Engine::ChaCha(c) => c.tag().to_vec(),
+            Engine::Mode(m) => m.tag().map(|t| t.to_vec()).unwrap_or_default(),
             Engine::Cbc(_)
             | Engine::Ctr(_)
             | Engine::Ofb(_)
@@ -728,10 +755,16 @@ impl BodyCipher {
 
 /// Remove PKCS#7 padding from the final decrypted block(s); `None` if the
 /// padding is invalid.
+#[cfg(test)]
 pub(crate) fn pkcs7_unpad_len(data: &[u8]) -> Option<usize> {
+    pkcs7_unpad_len_block(data, 16)
+}
+
+/// [`pkcs7_unpad_len`] for a cipher with `block`-byte blocks.
+pub(crate) fn pkcs7_unpad_len_block(data: &[u8], block: usize) -> Option<usize> {
     let last = *data.last()?;
     let n = usize::from(last);
-    if n == 0 || n > 16 || n > data.len() {
+    if n == 0 || n > block || n > data.len() {
         return None;
     }
     let pad = data.get(data.len() - n..)?;
@@ -743,8 +776,14 @@ pub(crate) fn pkcs7_unpad_len(data: &[u8]) -> Option<usize> {
 }
 
 /// PKCS#7 padding block for the final `tail` (< 16 bytes) of a CBC body.
+#[cfg(test)]
 pub(crate) fn pkcs7_pad(tail: &[u8]) -> Vec<u8> {
-    let n = 16 - tail.len() % 16;
+    pkcs7_pad_block(tail, 16)
+}
+
+/// [`pkcs7_pad`] for a cipher with `block`-byte blocks.
+pub(crate) fn pkcs7_pad_block(tail: &[u8], block: usize) -> Vec<u8> {
+    let n = block - tail.len() % block;
     let mut v = tail.to_vec();
     v.resize(tail.len() + n, n as u8);
     v

@@ -10,7 +10,7 @@
 use std::io::{self, Read};
 
 use super::CHUNK_LEN;
-use super::cipher::{BodyCipher, BodyTooLong, pkcs7_unpad_len};
+use super::cipher::{BodyCipher, BodyTooLong, pkcs7_unpad_len_block};
 use crate::error::DecryptError;
 
 pub(crate) struct BodyReader<R> {
@@ -18,6 +18,8 @@ pub(crate) struct BodyReader<R> {
     cipher: Option<BodyCipher>,
     trailer_len: usize,
     block_mode: bool,
+    /// Cipher block length (16; 8 for DES-EDE3-CBC).
+    block: usize,
     buf: Vec<u8>,
     len: usize,
     out_start: usize,
@@ -34,11 +36,13 @@ pub(crate) struct BodyReader<R> {
 impl<R: Read> BodyReader<R> {
     pub(crate) fn new(inner: R, cipher: BodyCipher, trailer_len: usize) -> Self {
         let block_mode = cipher.is_block_mode();
+        let block = cipher.block_len();
         BodyReader {
             inner,
             cipher: Some(cipher),
             trailer_len,
             block_mode,
+            block,
             buf: vec![0u8; CHUNK_LEN + trailer_len + 16],
             len: 0,
             out_start: 0,
@@ -116,7 +120,7 @@ impl<R: Read> BodyReader<R> {
         self.out_start = 0;
         self.out_end = 0;
         self.lazy = false;
-        let hold = self.trailer_len + if self.block_mode { 16 } else { 0 };
+        let hold = self.trailer_len + if self.block_mode { self.block } else { 0 };
         loop {
             if !self.eof {
                 let n = read_retry(
@@ -135,7 +139,7 @@ impl<R: Read> BodyReader<R> {
             if !self.eof {
                 let mut avail = self.len.saturating_sub(hold);
                 if self.block_mode {
-                    avail -= avail % 16;
+                    avail -= avail % self.block;
                 }
                 // Wait for a reasonable amount unless the buffer is full.
                 if avail == 0 || (avail < CHUNK_LEN / 4 && self.len < self.buf.len()) {
@@ -158,7 +162,7 @@ impl<R: Read> BodyReader<R> {
                     self.trailer_len
                 )));
             };
-            if self.block_mode && (body == 0 || body % 16 != 0) {
+            if self.block_mode && (body == 0 || body % self.block != 0) {
                 // Check the MAC first so that tampering reports as such.
                 if let Some(c) = self.cipher.take() {
                     let mut c = c;
@@ -171,7 +175,8 @@ impl<R: Read> BodyReader<R> {
                     }
                 }
                 return Err(DecryptError::TruncatedBody(format!(
-                    "CBC body of {body} bytes is not a non-empty multiple of 16"
+                    "CBC body of {body} bytes is not a non-empty multiple of {}",
+                    self.block
                 )));
             }
             let mut c = self
@@ -187,7 +192,7 @@ impl<R: Read> BodyReader<R> {
                 }
             }
             let plain = if self.block_mode {
-                pkcs7_unpad_len(data).ok_or(DecryptError::BadPadding)?
+                pkcs7_unpad_len_block(data, self.block).ok_or(DecryptError::BadPadding)?
             } else {
                 body
             };

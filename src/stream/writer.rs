@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use super::CHUNK_LEN;
-use super::cipher::{BodyCipher, pkcs7_pad};
+use super::cipher::{BodyCipher, pkcs7_pad_block};
 
 /// Writes at least this large skip the buffer when it is empty.
 const DIRECT_MIN: usize = 4096;
@@ -23,11 +23,14 @@ pub(crate) struct BodyWriter<W: Write> {
     /// straight from the caller's data (allocated on first use).
     out: Vec<u8>,
     block_mode: bool,
+    /// Cipher block length (16; 8 for DES-EDE3-CBC).
+    block: usize,
 }
 
 impl<W: Write> BodyWriter<W> {
     pub(crate) fn new(inner: W, header: Vec<u8>, cipher: BodyCipher) -> Self {
         let block_mode = cipher.is_block_mode();
+        let block = cipher.block_len();
         BodyWriter {
             inner,
             header: Some(header),
@@ -35,6 +38,7 @@ impl<W: Write> BodyWriter<W> {
             buf: Vec::with_capacity(CHUNK_LEN + 16),
             out: Vec::new(),
             block_mode,
+            block,
         }
     }
 
@@ -52,7 +56,7 @@ impl<W: Write> BodyWriter<W> {
             .ok_or_else(|| io::Error::other("writer already finished"))?;
         let mut n = self.buf.len();
         if self.block_mode && keep_tail {
-            n -= n % 16;
+            n -= n % self.block;
         }
         if n == 0 {
             return Ok(());
@@ -81,9 +85,10 @@ impl<W: Write> BodyWriter<W> {
             return Ok(self.inner);
         }
         if self.block_mode {
-            let full = self.buf.len() - self.buf.len() % 16;
+            let full = self.buf.len() - self.buf.len() % self.block;
             let tail = self.buf.split_off(full);
-            self.buf.extend_from_slice(&pkcs7_pad(&tail));
+            self.buf
+                .extend_from_slice(&pkcs7_pad_block(&tail, self.block));
         }
         self.flush_chunk(false)?;
         self.write_header()?;

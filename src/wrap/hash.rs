@@ -15,6 +15,8 @@ pub(crate) enum Hash {
     Sha256,
     Sha384,
     Sha512,
+    /// Read only (see [`HashAlg::Md5`]).
+    Md5,
 }
 
 impl Hash {
@@ -25,6 +27,7 @@ impl Hash {
             HashAlg::Sha256 => Hash::Sha256,
             HashAlg::Sha384 => Hash::Sha384,
             HashAlg::Sha512 => Hash::Sha512,
+            HashAlg::Md5 => Hash::Md5,
             HashAlg::Unknown(_) => return None,
         })
     }
@@ -36,6 +39,7 @@ impl Hash {
             Hash::Sha256 => 32,
             Hash::Sha384 => 48,
             Hash::Sha512 => 64,
+            Hash::Md5 => 16,
         }
     }
 
@@ -54,6 +58,7 @@ impl Hash {
             Hash::Sha256 => run::<sha2::Sha256>(parts),
             Hash::Sha384 => run::<sha2::Sha384>(parts),
             Hash::Sha512 => run::<sha2::Sha512>(parts),
+            Hash::Md5 => run::<md5::Md5>(parts),
         }
     }
 
@@ -65,6 +70,7 @@ impl Hash {
             Hash::Sha256 => pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, rounds, out),
             Hash::Sha384 => pbkdf2::pbkdf2_hmac::<sha2::Sha384>(password, salt, rounds, out),
             Hash::Sha512 => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, rounds, out),
+            Hash::Md5 => pbkdf2::pbkdf2_hmac::<md5::Md5>(password, salt, rounds, out),
         }
     }
 
@@ -87,6 +93,7 @@ impl Hash {
             Hash::Sha256 => run::<sha2::Sha256>(blob),
             Hash::Sha384 => run::<sha2::Sha384>(blob),
             Hash::Sha512 => run::<sha2::Sha512>(blob),
+            Hash::Md5 => run::<md5::Md5>(blob),
         }
     }
 
@@ -99,6 +106,7 @@ impl Hash {
             Hash::Sha256 => HmacState::Sha256(KeyInit::new_from_slice(key).ok()?),
             Hash::Sha384 => HmacState::Sha384(KeyInit::new_from_slice(key).ok()?),
             Hash::Sha512 => HmacState::Sha512(KeyInit::new_from_slice(key).ok()?),
+            Hash::Md5 => HmacState::Md5(KeyInit::new_from_slice(key).ok()?),
         })
     }
 }
@@ -110,6 +118,7 @@ pub(crate) enum HmacState {
     Sha256(hmac::Hmac<sha2::Sha256>),
     Sha384(hmac::Hmac<sha2::Sha384>),
     Sha512(hmac::Hmac<sha2::Sha512>),
+    Md5(hmac::Hmac<md5::Md5>),
 }
 
 impl HmacState {
@@ -120,6 +129,7 @@ impl HmacState {
             HmacState::Sha256(m) => m.update(data),
             HmacState::Sha384(m) => m.update(data),
             HmacState::Sha512(m) => m.update(data),
+            HmacState::Md5(m) => m.update(data),
         }
     }
 
@@ -130,6 +140,7 @@ impl HmacState {
             HmacState::Sha256(m) => m.finalize().into_bytes().to_vec(),
             HmacState::Sha384(m) => m.finalize().into_bytes().to_vec(),
             HmacState::Sha512(m) => m.finalize().into_bytes().to_vec(),
+            HmacState::Md5(m) => m.finalize().into_bytes().to_vec(),
         })
     }
 }

@@ -27,7 +27,7 @@ use zeroize::Zeroizing;
 use crate::container::{CipherAlg, HeaderV1, HeaderV2, Recipient, RecipientType};
 use crate::error::{DecryptError, EncryptError};
 use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, PublicKind};
-use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad, pkcs7_unpad_len};
+use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad_block, pkcs7_unpad_len_block};
 use hash::Hash;
 
 /// Largest PBKDF2 iteration count accepted from a header (Dovecot writes
@@ -249,13 +249,14 @@ fn same_calg_unwrap(
     }
     let mut c = BodyCipher::v2(alg, key, iv, None, None, Direction::Decrypt).ok()?;
     let block = c.is_block_mode();
-    if block && (ek.is_empty() || !ek.len().is_multiple_of(16)) {
+    let bl = c.block_len();
+    if block && (ek.is_empty() || !ek.len().is_multiple_of(bl)) {
         return None;
     }
     let mut buf = Zeroizing::new(ek.to_vec());
     c.update(&mut buf).ok()?;
     if block {
-        let n = pkcs7_unpad_len(&buf)?;
+        let n = pkcs7_unpad_len_block(&buf, bl)?;
         buf.truncate(n);
     }
     Some(buf)
@@ -277,7 +278,7 @@ fn same_calg_wrap(
     let aead = alg.is_aead();
     let mut c = BodyCipher::v2(alg, key, iv, aead.then_some(aad), None, Direction::Encrypt).ok()?;
     let mut buf = if c.is_block_mode() {
-        pkcs7_pad(blob)
+        pkcs7_pad_block(blob, c.block_len())
     } else {
         blob.to_vec()
     };

@@ -59,9 +59,11 @@ enum UseArg {
 #[derive(Clone, Copy, Debug)]
 enum KeySpec {
     Ec(Curve),
-    Rsa(usize),
+    /// RFC 7748 X25519 (Dovecot 2.4+).
     X25519,
+    /// RFC 7748 X448 (Dovecot 2.4+).
     X448,
+    Rsa(usize),
     MlKem(MlKemParams),
 }
 
@@ -70,11 +72,11 @@ fn parse_spec(s: &str) -> Result<KeySpec, String> {
         "p256" | "p-256" | "prime256v1" | "secp256r1" => KeySpec::Ec(Curve::P256),
         "p384" | "p-384" | "secp384r1" => KeySpec::Ec(Curve::P384),
         "p521" | "p-521" | "secp521r1" => KeySpec::Ec(Curve::P521),
+        "x25519" => KeySpec::X25519,
+        "x448" => KeySpec::X448,
         "rsa2048" => KeySpec::Rsa(2048),
         "rsa3072" => KeySpec::Rsa(3072),
         "rsa4096" => KeySpec::Rsa(4096),
-        "x25519" => KeySpec::X25519,
-        "x448" => KeySpec::X448,
         other => match MlKemParams::from_name(other) {
             Some(p) => KeySpec::MlKem(p),
             None => {
@@ -89,8 +91,9 @@ fn parse_spec(s: &str) -> Result<KeySpec, String> {
 #[derive(Args)]
 struct GenerateArgs {
     /// Key type: p256, p384, p521 (also prime256v1, secp384r1,
-    /// secp521r1), x25519, x448 (Dovecot 2.4+), mlkem512, mlkem768,
-    /// mlkem1024 (Dovecot main only), rsa2048, rsa3072 or rsa4096.
+    /// secp521r1), x25519, x448 (Dovecot 2.4+: the 2.3 builds abort on
+    /// such keys), mlkem512, mlkem768, mlkem1024 (Dovecot main only),
+    /// rsa2048, rsa3072 or rsa4096.
     #[arg(long, value_name = "C", value_parser = parse_spec)]
     curve: KeySpec,
     /// Protect the private key with the password in this file (one
@@ -247,9 +250,9 @@ fn generate(a: GenerateArgs) -> Result<ExitCode> {
     }
     let key = match a.curve {
         KeySpec::Ec(c) => PrivateKey::generate_ec(c)?,
-        KeySpec::Rsa(bits) => PrivateKey::generate_rsa(bits)?,
         KeySpec::X25519 => PrivateKey::generate_x25519()?,
         KeySpec::X448 => PrivateKey::generate_x448()?,
+        KeySpec::Rsa(bits) => PrivateKey::generate_rsa(bits)?,
         KeySpec::MlKem(p) => PrivateKey::generate_ml_kem(p)?,
     };
     let pf = form(a.point_form);

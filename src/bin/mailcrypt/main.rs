@@ -82,8 +82,9 @@ struct DecryptArgs {
     /// Refuse files that have no integrity protection (v1, flag NONE).
     #[arg(long)]
     require_integrity: bool,
-    /// Accept AES-256-OFB/CFB bodies (refused by default: with them, a
-    /// one-bit change to an unauthenticated header field can pass the HMAC).
+    /// Accept OFB, CFB and CTR bodies (AES, Camellia, ARIA, SM4; refused by
+    /// default: with them, a one-bit change to the unauthenticated cipher
+    /// OID, e.g. aes-256-cbc → aes-256-ofb, can pass the HMAC).
     #[arg(long)]
     allow_ofb_cfb: bool,
     /// In --verified mode on non-seekable input (stdin), buffer at most
@@ -146,6 +147,11 @@ struct EncryptArgs {
     /// Allow several recipients (Dovecot itself cannot read such files).
     #[arg(long)]
     multiple_recipients: bool,
+    /// Wrap the session key with the body cipher itself (header flag
+    /// 0x10, SAME_CALG) instead of AES-256-CBC. Only Dovecot 2.4 reads it
+    /// (--target dovecot-2.4), and no Dovecot configuration writes it.
+    #[arg(long)]
+    same_calg: bool,
     /// Output file (default: standard output). Written atomically.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     output: Option<PathBuf>,
@@ -389,6 +395,9 @@ fn encrypt(a: EncryptArgs) -> Result<ExitCode> {
     }
     if a.multiple_recipients {
         enc = enc.allow_multiple_recipients();
+    }
+    if a.same_calg {
+        enc = enc.same_calg();
     }
     let mut input = open_input(&a.input)?;
     let mut sink = Sink::open(&a.output)?;
