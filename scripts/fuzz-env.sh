@@ -25,6 +25,7 @@ FUZZ_RSS_MB=${FUZZ_RSS_MB:-256}
 fuzz_timeout() {
     case "$1" in
         decrypt | roundtrip | dovecot_key | key_pem_der | attributes) echo 120 ;;
+        compress) echo 60 ;;
         *) echo 10 ;;
     esac
 }
