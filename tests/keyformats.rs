@@ -1007,8 +1007,12 @@ fn every_mail_of_every_user_store_decrypts() {
             opened += 1;
         }
     }
-    assert!(opened >= 18, "only {opened} mails decrypted");
-    assert_eq!(x_stores, ["v24-x25519"], "the X25519 store must be opened");
+    assert!(opened >= 21, "only {opened} mails decrypted");
+    assert_eq!(
+        x_stores,
+        ["v24-x25519", "v24-x448"],
+        "the X25519 and X448 stores must be opened"
+    );
 }
 
 #[test]

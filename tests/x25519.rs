@@ -133,50 +133,117 @@ fn hex_decode(s: &str) -> Vec<u8> {
         .collect()
 }
 
+/// The per-user stores Dovecot 2.4.1 wrote with `crypt_user_key_curve =
+/// X25519` / `X448` (vectors/userkeys/): store, key type, curve OID, raw
+/// private/public key length, user key id, INBOX folder key id.
+const X_STORES: [(&str, KeyType, &str, usize, &str, &str); 2] = [
+    (
+        "v24-x25519",
+        KeyType::X25519,
+        "1.3.101.110",
+        32,
+        "dc5448bb51d75bae9aa226f139f446e9a9c9221b3664913396da5c22b1c4bf59",
+        "5d64c283b2b228cd74a03d75c5e6e42d9574dfc55af364d0ef3a000931e75ffb",
+    ),
+    (
+        "v24-x448",
+        KeyType::X448,
+        "1.3.101.111",
+        56,
+        "3fa8b12ef9f1ed0cf792192070ec5bbf9c49bf5f3eb0cbfab80df3ce3a888bfd",
+        "db4561ac04ad4c1a382b311e4102c82f8d8d841cdad054d1d91cae91d17c9987",
+    ),
+];
+
 #[test]
-fn dovecot_key_strings_of_the_v24_x25519_store_load() {
-    let dir = root().join("vectors/userkeys/v24-x25519");
-    let attrs = std::fs::read_to_string(dir.join("dovecot-attributes")).unwrap();
-    let lines: Vec<&str> = attrs.lines().collect();
-    let pw = std::fs::read(dir.join("password")).unwrap();
-    let value = |suffix: &str| {
-        let i = lines.iter().position(|l| l.ends_with(suffix)).unwrap();
-        lines[i + 1]
-    };
-    // User key (password, server attributes) and INBOX folder key
-    // (encrypted to the user key, mailbox attributes).
-    let user_id = "dc5448bb51d75bae9aa226f139f446e9a9c9221b3664913396da5c22b1c4bf59";
-    let folder_id = "5d64c283b2b228cd74a03d75c5e6e42d9574dfc55af364d0ef3a000931e75ffb";
-    let user_s = value(&format!(
-        "pvt/server/vendor/vendor.dovecot/pvt/crypt/privkeys/{user_id}"
-    ));
-    let folder_s = value(&format!("/pvt/crypt/privkeys/{folder_id}"));
-    let user = PrivateKey::from_dovecot_str(user_s, Some(&pw)).unwrap();
-    assert_eq!(user.key_type(), KeyType::X25519);
-    assert_eq!(user.public_key().canonical_id().to_hex(), user_id);
-    assert!(PrivateKey::from_dovecot_str(user_s, Some(b"wrong")).is_err());
-    let folder = PrivateKey::from_dovecot_str_with_key(folder_s, &user).unwrap();
-    assert_eq!(folder.public_key().canonical_id().to_hex(), folder_id);
-    // The public strings are written back identically.
-    for (id, k) in [(user_id, &user), (folder_id, &folder)] {
-        let s = value(&format!("/crypt/pubkeys/{id}"));
-        let p = PublicKey::from_dovecot_str(s).unwrap();
-        assert_eq!(p.canonical_id().to_hex(), id);
-        assert_eq!(k.public_key().to_dovecot_string(), s);
+fn dovecot_key_strings_of_the_v24_x25519_x448_stores_load() {
+    for (store, kt, oid, raw_len, user_id, folder_id) in X_STORES {
+        let dir = root().join("vectors/userkeys").join(store);
+        let attrs = std::fs::read_to_string(dir.join("dovecot-attributes")).unwrap();
+        let lines: Vec<&str> = attrs.lines().collect();
+        let pw = std::fs::read(dir.join("password")).unwrap();
+        // The dict file alternates key and value lines; keys are
+        // `priv|shared/<mailbox GUID>/<attribute>`.
+        let value_of = |pick: &dyn Fn(&str) -> bool| {
+            let i = (0..lines.len())
+                .step_by(2)
+                .find(|&i| pick(lines[i]))
+                .unwrap_or_else(|| panic!("{store}: attribute missing"));
+            lines[i + 1]
+        };
+        let value = |suffix: &str| value_of(&|k: &str| k.ends_with(suffix));
+        // User key (password, server attributes) and INBOX folder key
+        // (encrypted to the user key, mailbox attributes).
+        let user_s = value(&format!(
+            "pvt/server/vendor/vendor.dovecot/pvt/crypt/privkeys/{user_id}"
+        ));
+        let folder_s = value(&format!("/pvt/crypt/privkeys/{folder_id}"));
+        assert!(user_s.starts_with(&format!("2:{oid}:2:")), "{store}");
+        assert!(folder_s.starts_with(&format!("2:{oid}:1:")), "{store}");
+        // Active user key (server attribute) and active INBOX key.
+        assert_eq!(
+            value("/vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/pvt/crypt/active"),
+            user_id,
+            "{store}"
+        );
+        let inbox_active = value_of(&|k: &str| {
+            k.starts_with("shared/")
+                && k.split_once('/').unwrap().1.split_once('/').unwrap().1
+                    == "vendor/vendor.dovecot/pvt/crypt/active"
+        });
+        assert_eq!(inbox_active, folder_id, "{store}");
+        let user = PrivateKey::from_dovecot_str(user_s, Some(&pw)).unwrap();
+        assert_eq!(user.key_type(), kt, "{store}");
+        assert_eq!(user.public_key().canonical_id().to_hex(), user_id);
+        assert!(PrivateKey::from_dovecot_str(user_s, Some(b"wrong")).is_err());
+        let folder = PrivateKey::from_dovecot_str_with_key(folder_s, &user).unwrap();
+        assert_eq!(folder.key_type(), kt, "{store}");
+        assert_eq!(folder.public_key().canonical_id().to_hex(), folder_id);
+        // Dovecot's ephemeral key in the folder key string: raw bytes.
+        assert_eq!(folder_s.split(':').nth(8).unwrap().len(), 2 * raw_len);
+        // The public strings are written back identically.
+        for (id, k) in [(user_id, &user), (folder_id, &folder)] {
+            let s = value(&format!("/crypt/pubkeys/{id}"));
+            let p = PublicKey::from_dovecot_str(s).unwrap();
+            assert_eq!(p.canonical_id().to_hex(), id);
+            assert_eq!(p.raw_public_key().unwrap().len(), raw_len, "{store}");
+            assert_eq!(k.public_key().to_dovecot_string(), s);
+        }
+        // Every mail of the store, opened with the folder key alone,
+        // gives exactly the plaintext Dovecot was given.
+        let mut ring = KeyRing::new();
+        ring.add(PrivateKey::from_dovecot_str_with_key(folder_s, &user).unwrap());
+        let rows = read_tsv(&dir.join("manifest.tsv"));
+        assert_eq!(rows.len(), 3, "{store}");
+        for r in &rows {
+            let data = std::fs::read(dir.join("Maildir").join(&r["maildir_file"])).unwrap();
+            assert_eq!(sha256_hex(&data), r["file_sha256"], "{store}");
+            let expected = std::fs::read(dir.join(&r["plaintext"])).unwrap();
+            assert_eq!(sha256_hex(&expected), r["plaintext_sha256"], "{store}");
+            let mut dec = Decryptor::new(&data[..], &ring)
+                .unwrap_or_else(|e| panic!("{store}/{}: {e}", r["maildir_file"]));
+            let m = dec.info().matched.clone().unwrap();
+            assert_eq!(m.key_id.to_hex(), folder_id, "{store}");
+            assert_eq!(m.convention, IdConvention::Spki, "{store}");
+            let mut out = Vec::new();
+            dec.read_to_end(&mut out)
+                .unwrap_or_else(|e| panic!("{store}/{}: {e}", r["maildir_file"]));
+            assert_eq!(out, expected, "{store}/{}", r["maildir_file"]);
+        }
+        // Our own strings: password-protected and key-encrypted, read back.
+        let locked = user.to_dovecot_string(Some(b"pw")).unwrap();
+        assert!(locked.starts_with(&format!("2:{oid}:2:aes-256-ctr:")));
+        let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw")).unwrap();
+        assert_eq!(again.public_key().canonical_id().to_hex(), user_id);
+        let wrapped = folder.to_dovecot_string_for_key(user.public_key()).unwrap();
+        let peer = wrapped.split(':').nth(8).unwrap();
+        assert_eq!(peer.len(), 2 * raw_len, "raw ephemeral key");
+        let again = PrivateKey::from_dovecot_str_with_key(&wrapped, &user).unwrap();
+        assert_eq!(again.public_key().canonical_id().to_hex(), folder_id);
+        // Unencrypted: the raw private key bytes.
+        let plain = folder.to_dovecot_string(None).unwrap();
+        assert_eq!(plain.split(':').nth(3).unwrap().len(), 2 * raw_len);
     }
-    // Our own strings: password-protected and key-encrypted, read back.
-    let locked = user.to_dovecot_string(Some(b"pw")).unwrap();
-    assert!(locked.starts_with("2:1.3.101.110:2:aes-256-ctr:"));
-    let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw")).unwrap();
-    assert_eq!(again.public_key().canonical_id().to_hex(), user_id);
-    let wrapped = folder.to_dovecot_string_for_key(user.public_key()).unwrap();
-    let peer = wrapped.split(':').nth(8).unwrap();
-    assert_eq!(peer.len(), 64, "raw 32-byte ephemeral key");
-    let again = PrivateKey::from_dovecot_str_with_key(&wrapped, &user).unwrap();
-    assert_eq!(again.public_key().canonical_id().to_hex(), folder_id);
-    // Unencrypted: raw 32 bytes of private key.
-    let plain = folder.to_dovecot_string(None).unwrap();
-    assert_eq!(plain.split(':').nth(3).unwrap().len(), 64);
 }
 
 fn round_trip(key: &PrivateKey, algo: &str, data: &[u8]) -> Vec<u8> {
