@@ -42,7 +42,7 @@ pub(crate) struct BodyTooLong {
 }
 
 /// Absorbs arbitrary-length input into a 16-byte-block universal hash.
-struct Absorber<U: UniversalHash> {
+pub(super) struct Absorber<U: UniversalHash> {
     uhf: U,
     partial: Zeroizing<[u8; 16]>,
     partial_len: usize,
@@ -57,7 +57,7 @@ impl<U: UniversalHash> Absorber<U> {
         }
     }
 
-    fn absorb(&mut self, mut data: &[u8]) {
+    pub(super) fn absorb(&mut self, mut data: &[u8]) {
         if self.partial_len > 0 {
             let take = (16 - self.partial_len).min(data.len());
             let (head, rest) = data.split_at(take);
@@ -108,17 +108,18 @@ impl<U: UniversalHash> Absorber<U> {
     }
 }
 
-/// Streaming AES-GCM with a 12-byte IV and 16-byte tag.
-struct Gcm<C>
+/// Streaming GCM with a 12-byte IV and 16-byte tag over any 16-byte block
+/// cipher (AES here, ARIA in `modes.rs`).
+pub(super) struct Gcm<C>
 where
     C: aes::cipher::BlockCipherEncrypt
         + aes::cipher::BlockSizeUser<BlockSize = aes::cipher::consts::U16>,
 {
-    ctr: ctr::Ctr32BE<C>,
-    ghash: Absorber<ghash::GHash>,
+    pub(super) ctr: ctr::Ctr32BE<C>,
+    pub(super) ghash: Absorber<ghash::GHash>,
     mask: Zeroizing<[u8; 16]>,
     aad_len: u64,
-    ct_len: u64,
+    pub(super) ct_len: u64,
 }
 
 impl<C> Gcm<C>
@@ -127,7 +128,7 @@ where
         + aes::cipher::BlockSizeUser<BlockSize = aes::cipher::consts::U16>
         + KeyInit,
 {
-    fn new(key: &[u8], iv: &[u8], aad: &[u8]) -> Option<Self> {
+    pub(super) fn new(key: &[u8], iv: &[u8], aad: &[u8]) -> Option<Self> {
         let cipher = C::new_from_slice(key).ok()?;
         let mut h = ghash::Key::default();
         cipher.encrypt_block(&mut h);
@@ -154,7 +155,7 @@ where
         })
     }
 
-    fn tag(self) -> [u8; 16] {
+    pub(super) fn tag(self) -> [u8; 16] {
         let mut lens = [0u8; 16];
         lens[..8].copy_from_slice(&(self.aad_len * 8).to_be_bytes());
         lens[8..].copy_from_slice(&(self.ct_len * 8).to_be_bytes());

@@ -17,15 +17,11 @@ use aes::cipher::consts::U16;
 use aes::cipher::typenum::Unsigned;
 use aes::cipher::{
     BlockCipherDecrypt, BlockCipherEncrypt, BlockModeDecrypt, BlockModeEncrypt, BlockSizeUser,
-    InnerIvInit, KeyInit, KeyIvInit, StreamCipher, StreamCipherError,
+    KeyInit, KeyIvInit, StreamCipher, StreamCipherError,
 };
-use ghash::universal_hash::UniversalHash;
-use zeroize::{Zeroize, Zeroizing};
 
+use super::cipher::{GCM_MAX_BODY, Gcm};
 use crate::container::alg::{Family, Mode, Spec};
-
-/// Longest GCM body (the same limit as AES-GCM's, SP 800-38D).
-const GCM_MAX_BODY: u64 = ((1 << 32) - 2) * 16;
 
 /// One body cipher of [`Spec`]'s list, processing data incrementally.
 pub(crate) trait BodyMode: Send {
@@ -106,92 +102,9 @@ impl<C: BlockCipherEncrypt + Send> BodyMode for CfbDec<C> {
     }
 }
 
-/// Streaming GCM over any 16-byte block cipher (12-byte IV, 16-byte tag).
-struct GcmMode<C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16>> {
-    ctr: ctr::Ctr32BE<C>,
-    ghash: ghash::GHash,
-    partial: Zeroizing<[u8; 16]>,
-    partial_len: usize,
-    mask: Zeroizing<[u8; 16]>,
-    aad_len: u64,
-    ct_len: u64,
-}
-
-impl<C> GcmMode<C>
-where
-    C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16> + KeyInit,
-{
-    fn new(key: &[u8], iv: &[u8], aad: &[u8]) -> Option<Self> {
-        if iv.len() != 12 {
-            return None;
-        }
-        let cipher = C::new_from_slice(key).ok()?;
-        let mut h = ghash::Key::default();
-        cipher.encrypt_block(&mut h);
-        let ghash = ghash::GHash::new(&h);
-        h.zeroize();
-        let mut j0 = Array::<u8, U16>::default();
-        j0.get_mut(..12)?.copy_from_slice(iv);
-        *j0.get_mut(15)? = 1;
-        let mut ctr = ctr::Ctr32BE::<C>::from_core(ctr::CtrCore::inner_iv_init(cipher, &j0));
-        let mut mask = Zeroizing::new([0u8; 16]);
-        ctr.apply_keystream(mask.as_mut_slice());
-        let mut g = GcmMode {
-            ctr,
-            ghash,
-            partial: Zeroizing::new([0; 16]),
-            partial_len: 0,
-            mask,
-            aad_len: aad.len() as u64,
-            ct_len: 0,
-        };
-        g.feed(aad);
-        g.pad();
-        Some(g)
-    }
-
-    /// GHASH over arbitrary-length input, 16-byte blocks at a time.
-    fn feed(&mut self, mut data: &[u8]) {
-        if self.partial_len > 0 {
-            let take = (16 - self.partial_len).min(data.len());
-            let (head, rest) = data.split_at(take);
-            if let Some(dst) = self
-                .partial
-                .get_mut(self.partial_len..self.partial_len + take)
-            {
-                dst.copy_from_slice(head);
-            }
-            self.partial_len += take;
-            data = rest;
-            if self.partial_len < 16 {
-                return;
-            }
-            self.ghash.update_padded(self.partial.as_slice());
-            self.partial_len = 0;
-        }
-        let full = data.len() / 16 * 16;
-        let (blocks, tail) = data.split_at(full);
-        if !blocks.is_empty() {
-            self.ghash.update_padded(blocks);
-        }
-        if let Some(dst) = self.partial.get_mut(..tail.len()) {
-            dst.copy_from_slice(tail);
-        }
-        self.partial_len = tail.len();
-    }
-
-    /// Zero-pad a pending partial block.
-    fn pad(&mut self) {
-        if self.partial_len > 0 {
-            let p = *self.partial;
-            self.ghash
-                .update_padded(p.get(..self.partial_len).unwrap_or_default());
-            self.partial_len = 0;
-        }
-    }
-}
-
-impl<C> BodyMode for GcmMode<C>
+/// GCM over any 16-byte block cipher (ARIA here): the same streaming GCM
+/// as the portable AES-GCM path ([`super::cipher::Gcm`]).
+impl<C> BodyMode for Gcm<C>
 where
     C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16> + KeyInit + Send,
 {
@@ -199,7 +112,7 @@ where
         self.ctr.try_apply_keystream(data)
     }
     fn absorb(&mut self, ciphertext: &[u8]) {
-        self.feed(ciphertext);
+        self.ghash.absorb(ciphertext);
         self.ct_len += ciphertext.len() as u64;
     }
     fn processed(&self) -> u64 {
@@ -212,19 +125,7 @@ where
         true
     }
     fn tag(self: Box<Self>) -> Option<[u8; 16]> {
-        let mut g = *self;
-        g.pad();
-        let mut lens = [0u8; 16];
-        lens.get_mut(..8)?
-            .copy_from_slice(&(g.aad_len * 8).to_be_bytes());
-        lens.get_mut(8..)?
-            .copy_from_slice(&(g.ct_len * 8).to_be_bytes());
-        g.ghash.update_padded(&lens);
-        let out = g.ghash.finalize();
-        let mut tag = [0u8; 16];
-        tag.copy_from_slice(&out);
-        tag.iter_mut().zip(g.mask.iter()).for_each(|(t, m)| *t ^= m);
-        Some(tag)
+        Some((*self).tag())
     }
 }
 
@@ -260,7 +161,7 @@ pub(crate) fn new_mode(
                 (Mode::Ctr, _) => Box::new(Keystream(
                     ctr::Ctr128BE::<$c>::new_from_slices(key, iv).ok()?,
                 )),
-                (Mode::Gcm, _) => Box::new(GcmMode::<$c>::new(key, iv, aad)?),
+                (Mode::Gcm, _) => Box::new(Gcm::<$c>::new(key, iv, aad)?),
             }
         };
     }
