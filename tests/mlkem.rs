@@ -7,8 +7,10 @@
 //! the key vectors (from Dovecot main's test-crypto.c) everything here is
 //! checked against the specification and against mailcrypt itself.
 //!
-//! `MAILCRYPT_REGEN_MLKEM=1 cargo test --test mlkem -- --ignored` rewrites
-//! `vectors/mlkem/` (new random containers; same keys).
+//! `MAILCRYPT_REGEN_MLKEM=1 cargo test --test mlkem regenerate_vectors`
+//! rewrites `vectors/mlkem/` (new random containers; same keys); without
+//! the variable that test regenerates into a temporary directory and checks
+//! the result against the committed vectors.
 
 mod common;
 
@@ -550,12 +552,25 @@ fn vector_manifest_rows_decrypt_and_match_their_headers() {
 }
 
 #[test]
-#[ignore = "rewrites vectors/mlkem; run with MAILCRYPT_REGEN_MLKEM=1"]
 fn regenerate_vectors() {
-    if std::env::var_os("MAILCRYPT_REGEN_MLKEM").is_none() {
-        return;
-    }
-    let base = root().join(MV);
+    // With MAILCRYPT_REGEN_MLKEM=1 this rewrites vectors/mlkem; otherwise it
+    // writes the same set into a temporary directory and checks it against
+    // the committed one (same files, keys byte-identical, every new
+    // container decrypts to its plaintext), so the generator cannot rot.
+    let regen = std::env::var_os("MAILCRYPT_REGEN_MLKEM").is_some();
+    let committed = root().join(MV);
+    let base = if regen {
+        committed.clone()
+    } else {
+        let t = std::env::temp_dir().join(format!("mailcrypt-mlkem-regen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&t);
+        std::fs::create_dir_all(t.join("plain")).unwrap();
+        for e in std::fs::read_dir(committed.join("plain")).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), t.join("plain").join(e.file_name())).unwrap();
+        }
+        t
+    };
     let plains = ["empty", "1b", "33b", "10k"];
     let mut manifest = String::from(
         "file\tformat\twriter\tkey_dir\tkey_type\tplaintext\tplaintext_sha256\tciphertext_sha256\tciphertext_size\theader_version\tflags\tcipher\tmac\trounds\tkey_id\tkey_id_form\tephemeral_length\tencrypted_key_length\theader_length\tkind\n",
@@ -630,4 +645,34 @@ fn regenerate_vectors() {
         }
     }
     std::fs::write(base.join("manifest.tsv"), manifest).unwrap();
+    if regen {
+        return;
+    }
+    let fresh = read_tsv(&base.join("manifest.tsv"));
+    let old = read_tsv(&committed.join("manifest.tsv"));
+    let files = |rows: &[std::collections::HashMap<String, String>]| {
+        rows.iter().map(|r| r["file"].clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        files(&fresh),
+        files(&old),
+        "the generator's file set changed"
+    );
+    for p in MlKemParams::ALL {
+        for f in ["private.pem", "public.pem", "public.dovecot", "keyid.txt"] {
+            let rel = format!("keys/{}/{f}", dir_name(p));
+            assert_eq!(
+                std::fs::read(base.join(&rel)).unwrap(),
+                std::fs::read(committed.join(&rel)).unwrap(),
+                "{rel}"
+            );
+        }
+    }
+    for r in fresh {
+        let data = std::fs::read(base.join(&r["file"])).unwrap();
+        let ring = ring(&[committed.join(&r["key_dir"]).join("private.pem")]);
+        let plain = decrypt(&data, &ring).unwrap();
+        assert_eq!(sha256_hex(&plain), r["plaintext_sha256"], "{}", r["file"]);
+    }
+    std::fs::remove_dir_all(&base).unwrap();
 }
