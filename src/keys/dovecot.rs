@@ -424,7 +424,6 @@ impl KeyCipher {
     /// Decrypt `data`; `None` when an AEAD tag does not verify.
     fn decrypt(self, key: &[u8], iv: &[u8], data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         use aes::cipher::{KeyIvInit, StreamCipher};
-        use aes_gcm::aead::{AeadInOut, KeyInit};
         let mut buf = Zeroizing::new(data.to_vec());
         match self {
             KeyCipher::AesCtr(16) => {
@@ -446,38 +445,11 @@ impl KeyCipher {
                 let split = buf.len().checked_sub(16)?;
                 let (ct, tag) = buf.split_at_mut(split);
                 let tag: &[u8] = tag;
-                let ok = match self {
-                    KeyCipher::AesGcm(16) => aes_gcm::Aes128Gcm::new_from_slice(key)
-                        .ok()?
-                        .decrypt_inout_detached(
-                            iv.try_into().ok()?,
-                            &[],
-                            ct.into(),
-                            tag.try_into().ok()?,
-                        )
-                        .is_ok(),
-                    KeyCipher::AesGcm(_) => aes_gcm::Aes256Gcm::new_from_slice(key)
-                        .ok()?
-                        .decrypt_inout_detached(
-                            iv.try_into().ok()?,
-                            &[],
-                            ct.into(),
-                            tag.try_into().ok()?,
-                        )
-                        .is_ok(),
-                    _ => chacha20poly1305::ChaCha20Poly1305::new_from_slice(key)
-                        .ok()?
-                        .decrypt_inout_detached(
-                            iv.try_into().ok()?,
-                            &[],
-                            ct.into(),
-                            tag.try_into().ok()?,
-                        )
-                        .is_ok(),
-                };
-                if !ok {
-                    return None;
-                }
+                match self {
+                    KeyCipher::AesGcm(16) => aead_open::<aes_gcm::Aes128Gcm>(key, iv, ct, tag),
+                    KeyCipher::AesGcm(_) => aead_open::<aes_gcm::Aes256Gcm>(key, iv, ct, tag),
+                    _ => aead_open::<chacha20poly1305::ChaCha20Poly1305>(key, iv, ct, tag),
+                }?;
                 buf.truncate(split);
             }
         }
@@ -911,6 +883,34 @@ impl fmt::Display for DovecotKeyCipher {
     }
 }
 
+/// Dovecot key-string AEAD: empty AAD, tag after the ciphertext. Decrypts
+/// `ct` in place; `None` on a bad key/IV length or tag.
+fn aead_open<A: aes_gcm::aead::AeadInOut + aes_gcm::aead::KeyInit>(
+    key: &[u8],
+    iv: &[u8],
+    ct: &mut [u8],
+    tag: &[u8],
+) -> Option<()> {
+    A::new_from_slice(key)
+        .ok()?
+        .decrypt_inout_detached(iv.try_into().ok()?, &[], ct.into(), tag.try_into().ok()?)
+        .ok()
+}
+
+/// The writing side of [`aead_open`]: encrypts `buf` in place and returns
+/// the tag.
+fn aead_seal<A: aes_gcm::aead::AeadInOut + aes_gcm::aead::KeyInit>(
+    key: &[u8],
+    iv: &[u8],
+    buf: &mut [u8],
+) -> Option<Vec<u8>> {
+    A::new_from_slice(key)
+        .ok()?
+        .encrypt_inout_detached(iv.try_into().ok()?, &[], buf.into())
+        .ok()
+        .map(|t| t.to_vec())
+}
+
 /// Encrypt `plain` the way the writer does: PBKDF2-SHA256(secret, salt,
 /// 2048) → key ‖ IV → `cipher` (AEAD: tag appended, empty AAD, as Dovecot
 /// main effectively does).
@@ -921,39 +921,24 @@ fn v2_encrypt(
     plain: &[u8],
 ) -> Result<Vec<u8>, KeyError> {
     use aes::cipher::{KeyIvInit, StreamCipher};
-    use aes_gcm::aead::{AeadInOut, KeyInit};
     let (kl, il) = cipher.key_cipher().lengths();
     let mut kd = Zeroizing::new(vec![0u8; kl + il]);
     Hash::Sha256.pbkdf2(secret, salt, WRITE_ROUNDS, &mut kd);
     let (k, iv) = kd.split_at(kl);
     let mut buf = Zeroizing::new(plain.to_vec());
-    let fail = |_| corrupt("cipher");
     let tag: Vec<u8> = match cipher {
-        DovecotKeyCipher::Aes256Ctr => {
-            ctr::Ctr128BE::<aes::Aes256>::new_from_slices(k, iv)
-                .map_err(|_| corrupt("cipher"))?
-                .apply_keystream(&mut buf);
-            Vec::new()
+        DovecotKeyCipher::Aes256Ctr => ctr::Ctr128BE::<aes::Aes256>::new_from_slices(k, iv)
+            .ok()
+            .map(|mut c| {
+                c.apply_keystream(&mut buf);
+                Vec::new()
+            }),
+        DovecotKeyCipher::Aes256Gcm => aead_seal::<aes_gcm::Aes256Gcm>(k, iv, &mut buf),
+        DovecotKeyCipher::ChaCha20Poly1305 => {
+            aead_seal::<chacha20poly1305::ChaCha20Poly1305>(k, iv, &mut buf)
         }
-        DovecotKeyCipher::Aes256Gcm => aes_gcm::Aes256Gcm::new_from_slice(k)
-            .map_err(|_| corrupt("cipher"))?
-            .encrypt_inout_detached(
-                iv.try_into().map_err(|_| corrupt("cipher"))?,
-                &[],
-                buf.as_mut_slice().into(),
-            )
-            .map_err(fail)?
-            .to_vec(),
-        DovecotKeyCipher::ChaCha20Poly1305 => chacha20poly1305::ChaCha20Poly1305::new_from_slice(k)
-            .map_err(|_| corrupt("cipher"))?
-            .encrypt_inout_detached(
-                iv.try_into().map_err(|_| corrupt("cipher"))?,
-                &[],
-                buf.as_mut_slice().into(),
-            )
-            .map_err(fail)?
-            .to_vec(),
-    };
+    }
+    .ok_or_else(|| corrupt("cipher"))?;
     let mut out = buf.to_vec();
     out.extend_from_slice(&tag);
     Ok(out)

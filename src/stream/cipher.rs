@@ -41,61 +41,83 @@ pub(crate) struct BodyTooLong {
     pub(crate) limit: u64,
 }
 
+/// Buffers input for a hash over 16-byte blocks: whole blocks go straight
+/// to `blocks`, a trailing partial block waits here for the next call.
+struct PendingBlock {
+    buf: Zeroizing<[u8; 16]>,
+    len: usize,
+}
+
+impl PendingBlock {
+    fn new() -> Self {
+        PendingBlock {
+            buf: Zeroizing::new([0; 16]),
+            len: 0,
+        }
+    }
+
+    fn absorb(&mut self, mut data: &[u8], mut blocks: impl FnMut(&[u8])) {
+        if self.len > 0 {
+            let take = (16 - self.len).min(data.len());
+            let (head, rest) = data.split_at(take);
+            if let Some(dst) = self.buf.get_mut(self.len..self.len + take) {
+                dst.copy_from_slice(head);
+            }
+            self.len += take;
+            data = rest;
+            if self.len < 16 {
+                return;
+            }
+            blocks(self.buf.as_slice());
+            self.len = 0;
+        }
+        let full = data.len() / 16 * 16;
+        let (whole, tail) = data.split_at(full);
+        if !whole.is_empty() {
+            blocks(whole);
+        }
+        if let Some(dst) = self.buf.get_mut(..tail.len()) {
+            dst.copy_from_slice(tail);
+        }
+        self.len = tail.len();
+    }
+
+    /// Zero-pad the pending partial block and hash it (GCM / RFC 8439 both
+    /// pad to a block boundary).
+    fn pad(&mut self, blocks: impl FnOnce(&[u8])) {
+        if self.len > 0 {
+            if let Some(rest) = self.buf.get_mut(self.len..) {
+                rest.fill(0);
+            }
+            blocks(self.buf.as_slice());
+            self.len = 0;
+        }
+    }
+}
+
 /// Absorbs arbitrary-length input into a 16-byte-block universal hash.
 pub(super) struct Absorber<U: UniversalHash> {
     uhf: U,
-    partial: Zeroizing<[u8; 16]>,
-    partial_len: usize,
+    pending: PendingBlock,
 }
 
 impl<U: UniversalHash> Absorber<U> {
     fn new(uhf: U) -> Self {
         Absorber {
             uhf,
-            partial: Zeroizing::new([0; 16]),
-            partial_len: 0,
+            pending: PendingBlock::new(),
         }
     }
 
-    pub(super) fn absorb(&mut self, mut data: &[u8]) {
-        if self.partial_len > 0 {
-            let take = (16 - self.partial_len).min(data.len());
-            let (head, rest) = data.split_at(take);
-            if let Some(dst) = self
-                .partial
-                .get_mut(self.partial_len..self.partial_len + take)
-            {
-                dst.copy_from_slice(head);
-            }
-            self.partial_len += take;
-            data = rest;
-            if self.partial_len < 16 {
-                return;
-            }
-            self.uhf.update_padded(self.partial.as_slice());
-            self.partial_len = 0;
-        }
-        let full = data.len() / 16 * 16;
-        let (blocks, tail) = data.split_at(full);
-        if !blocks.is_empty() {
-            // Whole blocks: update_padded adds no padding to them.
-            self.uhf.update_padded(blocks);
-        }
-        if let Some(dst) = self.partial.get_mut(..tail.len()) {
-            dst.copy_from_slice(tail);
-        }
-        self.partial_len = tail.len();
+    pub(super) fn absorb(&mut self, data: &[u8]) {
+        // Whole blocks: update_padded adds no padding to them.
+        let uhf = &mut self.uhf;
+        self.pending.absorb(data, |b| uhf.update_padded(b));
     }
 
-    /// Pad the pending partial block with zeros (GCM / RFC 8439 both pad
-    /// the ciphertext to a block boundary).
     fn pad(&mut self) {
-        if self.partial_len > 0 {
-            let p = *self.partial;
-            self.uhf
-                .update_padded(p.get(..self.partial_len).unwrap_or_default());
-            self.partial_len = 0;
-        }
+        let uhf = &mut self.uhf;
+        self.pending.pad(|b| uhf.update_padded(b));
     }
 
     fn finalize_with(mut self, len_block: [u8; 16]) -> [u8; 16] {
@@ -208,8 +230,7 @@ impl ChaChaPoly {
 struct FastGcm {
     k: super::gcm_x86::Kernel,
     /// Ciphertext of the pending partial GHASH block.
-    partial: Zeroizing<[u8; 16]>,
-    partial_len: usize,
+    pending: PendingBlock,
     /// Keystream of the current partial block; `ks_pos == 16` when none.
     ks: Zeroizing<[u8; 16]>,
     ks_pos: usize,
@@ -223,8 +244,7 @@ impl FastGcm {
         let k = super::gcm_x86::Kernel::new(key, iv)?;
         let mut g = FastGcm {
             k,
-            partial: Zeroizing::new([0; 16]),
-            partial_len: 0,
+            pending: PendingBlock::new(),
             ks: Zeroizing::new([0; 16]),
             ks_pos: 16,
             aad_len: aad.len() as u64,
@@ -236,41 +256,14 @@ impl FastGcm {
     }
 
     /// GHASH only (AAD, or ciphertext in verified mode's first pass).
-    fn absorb(&mut self, mut data: &[u8]) {
-        if self.partial_len > 0 {
-            let take = (16 - self.partial_len).min(data.len());
-            let (head, rest) = data.split_at(take);
-            if let Some(dst) = self
-                .partial
-                .get_mut(self.partial_len..self.partial_len + take)
-            {
-                dst.copy_from_slice(head);
-            }
-            self.partial_len += take;
-            data = rest;
-            if self.partial_len < 16 {
-                return;
-            }
-            self.k.ghash_blocks(self.partial.as_slice());
-            self.partial_len = 0;
-        }
-        let full = data.len() / 16 * 16;
-        let (blocks, tail) = data.split_at(full);
-        self.k.ghash_blocks(blocks);
-        if let Some(dst) = self.partial.get_mut(..tail.len()) {
-            dst.copy_from_slice(tail);
-        }
-        self.partial_len = tail.len();
+    fn absorb(&mut self, data: &[u8]) {
+        let k = &mut self.k;
+        self.pending.absorb(data, |b| k.ghash_blocks(b));
     }
 
     fn pad(&mut self) {
-        if self.partial_len > 0 {
-            if let Some(rest) = self.partial.get_mut(self.partial_len..) {
-                rest.fill(0);
-            }
-            self.k.ghash_blocks(self.partial.as_slice());
-            self.partial_len = 0;
-        }
+        let k = &mut self.k;
+        self.pending.pad(|b| k.ghash_blocks(b));
     }
 
     /// XOR bytes of the current keystream block into `data` (at most what
