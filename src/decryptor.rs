@@ -1,6 +1,6 @@
 //! [`Decryptor`]: open a container with a [`KeyRing`] and read plaintext.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, BufRead, Read, Seek, SeekFrom};
 
 use zeroize::Zeroizing;
 
@@ -185,6 +185,68 @@ impl<R: Read> Decryptor<R> {
     }
 }
 
+impl<R: BufRead> Decryptor<R> {
+    /// [`Decryptor::new`] for a buffered source (a `&[u8]`, a
+    /// `BufReader`, a `Cursor`): the same streaming semantics, but stream
+    /// ciphers (GCM, ChaCha20-Poly1305, CTR/OFB/CFB) decrypt straight out of
+    /// the source's buffer into the caller's, saving the copy of every
+    /// byte into the adapter's own buffer that a plain `Read` source needs
+    /// (a quarter of the decryption time for AES-256-GCM; see
+    /// docs/performance.md).
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use mailcrypt::{Decryptor, keys::{KeyRing, PrivateKey}};
+    /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
+    /// let mut ring = KeyRing::new();
+    /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
+    /// let file = std::fs::read("vectors/dovecot/sample-v2.bin").unwrap();
+    /// let mut dec = Decryptor::new_buf_read(&file[..], &ring).unwrap();
+    /// let mut plain = Vec::new();
+    /// dec.read_to_end(&mut plain).unwrap();
+    /// assert_eq!(plain.len(), 13534);
+    /// ```
+    pub fn new_buf_read(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
+        Self::buf_read_with_options(reader, keys, &DecryptOptions::default())
+    }
+
+    /// [`Decryptor::new_buf_read`] with options.
+    pub fn buf_read_with_options(
+        reader: R,
+        keys: &KeyRing,
+        opts: &DecryptOptions,
+    ) -> Result<Self, DecryptError> {
+        Ok(Self::with_options(reader, keys, opts)?.use_source_buffer())
+    }
+
+    /// From now on, decrypt straight out of the source's buffer (what
+    /// [`Decryptor::new_buf_read`] does from the start); for a decryptor
+    /// made by another constructor over a buffered source, e.g.
+    /// [`Decryptor::new_verified`] over a `BufReader<File>`. Nothing
+    /// changes but the copy saved.
+    ///
+    /// ```
+    /// use std::io::{BufReader, Read};
+    /// use mailcrypt::{Decryptor, keys::{KeyRing, PrivateKey}};
+    /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
+    /// let mut ring = KeyRing::new();
+    /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
+    /// let file = std::fs::File::open("vectors/dovecot/sample-v2.bin").unwrap();
+    /// let mut dec = Decryptor::new_verified(BufReader::new(file), &ring)
+    ///     .unwrap()
+    ///     .use_source_buffer();
+    /// let mut plain = Vec::new();
+    /// dec.read_to_end(&mut plain).unwrap();
+    /// assert_eq!(plain.len(), 13534);
+    /// ```
+    pub fn use_source_buffer(mut self) -> Self {
+        if let Body::Stream(b) = &mut self.body {
+            b.enable_buf_read();
+        }
+        self
+    }
+}
+
 impl<R: Read + Seek> Decryptor<R> {
     /// Open seekable input in verified mode: authenticate the whole body
     /// first, then rewind and decrypt. CBC bodies (HMAC and NONE mode) are
@@ -258,7 +320,8 @@ impl Decryptor<io::Cursor<Vec<u8>>> {
         if data.len() as u64 > limit {
             return Err(DecryptError::BufferLimit { limit });
         }
-        Self::verified_with_options(io::Cursor::new(data), keys, opts)
+        // Already in memory: decrypt from there without another copy.
+        Ok(Self::verified_with_options(io::Cursor::new(data), keys, opts)?.use_source_buffer())
     }
 }
 

@@ -6,7 +6,7 @@ mod key_cmd;
 mod store_cmd;
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -256,7 +256,7 @@ pub(crate) fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
     Ok(ring)
 }
 
-fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn Read>> {
+fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>> {
     match path {
         None => Ok(Box::new(io::stdin().lock())),
         Some(p) if p.as_os_str() == "-" => Ok(Box::new(io::stdin().lock())),
@@ -348,7 +348,8 @@ fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
     if a.verified && !stdin {
         let path = a.input.clone().unwrap_or_default();
         let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)?;
+        let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)?
+            .use_source_buffer();
         warn_unauthenticated(dec.info(), &a.input);
         output(dec, sink.writer(), a.raw)?;
     } else if a.verified {
@@ -361,7 +362,7 @@ fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
         warn_unauthenticated(dec.info(), &a.input);
         output(dec, sink.writer(), a.raw)?;
     } else {
-        let dec = Decryptor::with_options(open_input(&a.input)?, &ring, &opts)?;
+        let dec = Decryptor::buf_read_with_options(open_input(&a.input)?, &ring, &opts)?;
         warn_unauthenticated(dec.info(), &a.input);
         output(dec, sink.writer(), a.raw)?;
     }

@@ -147,7 +147,9 @@ fn server_targets() -> [Target; 3] {
 
 fn verify_full(path: &Path, ring: &KeyRing) -> std::result::Result<(), String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut d = Decryptor::new_verified(BufReader::new(f), ring).map_err(|e| e.to_string())?;
+    let mut d = Decryptor::new_verified(BufReader::new(f), ring)
+        .map_err(|e| e.to_string())?
+        .use_source_buffer();
     if !d.info().is_authenticated() {
         return Err(
             "the file has no integrity protection (v1 or flag NONE) and cannot be verified".into(),
@@ -385,7 +387,9 @@ fn scan_one(path: &Path, ring: &KeyRing, verify: bool) -> ScanRow {
 
 fn verify_or_unauth(path: &Path, ring: &KeyRing) -> std::result::Result<String, String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut d = Decryptor::new_verified(BufReader::new(f), ring).map_err(|e| e.to_string())?;
+    let mut d = Decryptor::new_verified(BufReader::new(f), ring)
+        .map_err(|e| e.to_string())?
+        .use_source_buffer();
     let auth = d.info().is_authenticated();
     io::copy(&mut d, &mut io::sink())
         .map_err(|e| mailcrypt::DecryptError::from_io(e).to_string())?;
@@ -798,8 +802,9 @@ fn rekey_one(
         |out| {
             use sha2::Digest;
             let src = BufReader::new(File::open(path)?);
-            let mut dec =
-                Decryptor::new_verified(src, ring).map_err(|e| io::Error::other(e.to_string()))?;
+            let mut dec = Decryptor::new_verified(src, ring)
+                .map_err(|e| io::Error::other(e.to_string()))?
+                .use_source_buffer();
             let mut hw = HashingWriter {
                 inner: out,
                 hasher: sha2::Sha256::new(),
@@ -825,8 +830,9 @@ fn rekey_one(
         |tmp| {
             if full_verify {
                 let f = File::open(tmp).map_err(|e| e.to_string())?;
-                let mut d =
-                    Decryptor::new_verified(BufReader::new(f), ring).map_err(|e| e.to_string())?;
+                let mut d = Decryptor::new_verified(BufReader::new(f), ring)
+                    .map_err(|e| e.to_string())?
+                    .use_source_buffer();
                 let mut h = HashingWriter {
                     inner: &mut io::sink(),
                     hasher: <sha2::Sha256 as sha2::Digest>::new(),
@@ -940,7 +946,9 @@ pub fn decrypt_store(a: DecryptStoreArgs) -> Result<std::process::ExitCode> {
 
 fn write_plain(path: &Path, ring: &KeyRing, raw: bool, out: &mut dyn Write) -> io::Result<u64> {
     let f = BufReader::new(File::open(path)?);
-    let dec = Decryptor::new_verified(f, ring).map_err(|e| io::Error::other(e.to_string()))?;
+    let dec = Decryptor::new_verified(f, ring)
+        .map_err(|e| io::Error::other(e.to_string()))?
+        .use_source_buffer();
     if raw {
         let mut d = dec;
         io::copy(&mut d, out)
