@@ -34,7 +34,7 @@
 //! `stream` runs the body ciphers, [`Decryptor`] and [`Encryptor`] tie them
 //! together.
 
-// `unsafe` lives only in `stream::gcm_x86` (the x86-64 AES-GCM kernel),
+// `unsafe` lives only in `arch` (the x86-64 AES-GCM and SHA-NI kernels),
 // which opts out with `#![allow(unsafe_code)]`.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -44,6 +44,8 @@
 )]
 #![warn(missing_docs)]
 
+#[cfg(target_arch = "x86_64")]
+mod arch;
 #[cfg(feature = "compression")]
 pub mod compress;
 pub mod container;

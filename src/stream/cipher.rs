@@ -223,12 +223,12 @@ impl ChaChaPoly {
     }
 }
 
-/// AES-256-GCM on [`super::gcm_x86::Kernel`]: whole blocks go through the
+/// AES-256-GCM on [`crate::arch::gcm::Kernel`]: whole blocks go through the
 /// fused kernel, the partial block at either end of a call through the
 /// saved keystream block and the pending GHASH block here.
 #[cfg(target_arch = "x86_64")]
 struct FastGcm {
-    k: super::gcm_x86::Kernel,
+    k: crate::arch::gcm::Kernel,
     /// Ciphertext of the pending partial GHASH block.
     pending: PendingBlock,
     /// Keystream of the current partial block; `ks_pos == 16` when none.
@@ -241,7 +241,7 @@ struct FastGcm {
 #[cfg(target_arch = "x86_64")]
 impl FastGcm {
     fn new(key: &[u8], iv: &[u8], aad: &[u8]) -> Option<Self> {
-        let k = super::gcm_x86::Kernel::new(key, iv)?;
+        let k = crate::arch::gcm::Kernel::new(key, iv)?;
         let mut g = FastGcm {
             k,
             pending: PendingBlock::new(),
@@ -972,7 +972,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             matches!(c.engine, Engine::GcmFast(_)),
-            super::super::gcm_x86::available()
+            crate::arch::gcm::available()
         );
     }
 

@@ -2,8 +2,6 @@
 //! constant memory.
 
 pub(crate) mod cipher;
-#[cfg(target_arch = "x86_64")]
-mod gcm_x86;
 mod modes;
 mod reader;
 mod writer;

@@ -20,8 +20,6 @@
 pub(crate) mod ec;
 pub(crate) mod hash;
 mod sha256_chain;
-#[cfg(target_arch = "x86_64")]
-mod sha256_x86;
 
 use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher};
 use subtle::ConstantTimeEq;

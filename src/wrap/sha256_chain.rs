@@ -245,10 +245,10 @@ fn pbkdf2_pair(
 ) -> Zeroizing<[u8; 64]> {
     let mut out = Zeroizing::new([0u8; 64]);
     #[cfg(target_arch = "x86_64")]
-    if super::sha256_x86::available() && !force_portable() {
+    if crate::arch::sha256::available() && !force_portable() {
         let mut u = Zeroizing::new([words_be(u1a), words_be(u1b)]);
         let mut t = Zeroizing::new(*u);
-        super::sha256_x86::pbkdf2_pair(
+        crate::arch::sha256::pbkdf2_pair(
             &keys.inner,
             &keys.outer,
             &mut u,
@@ -305,9 +305,9 @@ pub(crate) fn key_check_sha256(blob: &[u8]) -> [u8; 32] {
     let mut first = Zeroizing::new([0u8; 32]);
     first.copy_from_slice(&Sha256::digest(blob));
     #[cfg(target_arch = "x86_64")]
-    if super::sha256_x86::available() && !force_portable() {
+    if crate::arch::sha256::available() && !force_portable() {
         let mut h = Zeroizing::new(words_be(&first));
-        super::sha256_x86::key_check_chain(&mut h, &IV);
+        crate::arch::sha256::key_check_chain(&mut h, &IV);
         let mut out = [0u8; 32];
         for (o, w) in out.chunks_exact_mut(4).zip(h.iter()) {
             o.copy_from_slice(&w.to_be_bytes());

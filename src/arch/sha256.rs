@@ -1,5 +1,4 @@
-//! SHA-NI chains for PBKDF2-HMAC-SHA-256 and the SHA-256 key check: the
-//! only `unsafe` outside the GCM kernel (`stream/gcm_x86.rs`).
+//! SHA-NI chains for PBKDF2-HMAC-SHA-256 and the SHA-256 key check.
 //!
 //! Why: each step of both chains hashes one 64-byte block whose message is
 //! the previous digest, so the whole chain can stay in SSE registers in the
@@ -8,9 +7,7 @@
 //! output blocks (48 bytes need two) are independent, so their rounds are
 //! interleaved to hide `sha256rnds2`'s latency. `examples/throughput.rs`
 //! prints `part-pbkdf2-*` and `part-key-check-*` against the `pbkdf2`/`sha2`
-//! crates; the differential tests are in `sha256_chain.rs`.
-#![allow(unsafe_code)]
-
+//! crates; the differential tests are in `wrap::sha256_chain`.
 use core::arch::x86_64::{
     __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_blend_epi16, _mm_loadu_si128, _mm_set_epi32,
     _mm_sha256msg1_epu32, _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32, _mm_shuffle_epi32,

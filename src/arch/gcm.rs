@@ -1,7 +1,7 @@
 //! Fused AES-256-GCM kernel for x86-64 with VAES + VPCLMULQDQ on 256-bit
 //! registers (AVX2; AMD Zen 3 and later, Intel Ice Lake and later).
 //!
-//! This is the only module of the crate with `unsafe` code. It exists
+//! Part of [`crate::arch`], the only module with `unsafe` code. It exists
 //! because the portable path (RustCrypto `aes` + `ghash`, two passes over
 //! every chunk) runs at about half the speed of OpenSSL's AES-GCM on the
 //! CPUs mail servers run on; see `docs/performance.md` for the numbers.
@@ -15,16 +15,14 @@
 //!
 //! Only whole 16-byte blocks go through the kernel; the partial block at
 //! either end of a chunk is handled by the safe wrapper in
-//! `super::cipher` with [`Kernel::keystream_block`] and
+//! `crate::stream::cipher` with [`Kernel::keystream_block`] and
 //! [`Kernel::ghash_blocks`]. Everything is checked against the `aes-gcm`
-//! crate on random inputs (tests below and in `super::cipher`).
+//! crate on random inputs (tests below and in `crate::stream::cipher`).
 //!
 //! Every `unsafe` block is either a call to a `#[target_feature]` function,
 //! which is sound because [`Kernel::new`] only returns a kernel after
 //! `is_x86_feature_detected!` confirmed every feature it enables, or a raw
 //! load/store whose bounds are checked by the caller (noted at each site).
-
-#![allow(unsafe_code)]
 
 use core::arch::x86_64::*;
 
