@@ -34,8 +34,9 @@
 //! `stream` runs the body ciphers, [`Decryptor`] and [`Encryptor`] tie them
 //! together.
 
-// `unsafe` lives only in `stream::gcm_x86` (the x86-64 AES-GCM kernel),
-// which opts out with `#![allow(unsafe_code)]`.
+// `unsafe` lives only in `stream::gcm_x86` and `stream::chacha_x86` (the
+// x86-64 AES-GCM and ChaCha20-Poly1305 kernels), which opt out with
+// `#![allow(unsafe_code)]`.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![cfg_attr(

@@ -1,7 +1,8 @@
 //! Fused AES-256-GCM kernel for x86-64 with VAES + VPCLMULQDQ on 256-bit
 //! registers (AVX2; AMD Zen 3 and later, Intel Ice Lake and later).
 //!
-//! This is the only module of the crate with `unsafe` code. It exists
+//! One of the two modules of the crate with `unsafe` code (the other is
+//! `chacha_x86`). It exists
 //! because the portable path (RustCrypto `aes` + `ghash`, two passes over
 //! every chunk) runs at about half the speed of OpenSSL's AES-GCM on the
 //! CPUs mail servers run on; see `docs/performance.md` for the numbers.

@@ -1,6 +1,8 @@
 //! Body ciphers and the `Read`/`Write` adapters that stream them in
 //! constant memory.
 
+#[cfg(target_arch = "x86_64")]
+mod chacha_x86;
 pub(crate) mod cipher;
 #[cfg(target_arch = "x86_64")]
 mod gcm_x86;
