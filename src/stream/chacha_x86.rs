@@ -2,8 +2,8 @@
 //!
 //! One of the two modules of the crate with `unsafe` code (the other is
 //! `gcm_x86`). It exists because the portable path (RustCrypto `chacha20`
-//! + `poly1305`, two passes over every chunk) runs at about half the speed
-//! of OpenSSL's ChaCha20-Poly1305; see `docs/performance.md`.
+//! and `poly1305`, two passes over every chunk) runs at about half the
+//! speed of OpenSSL's ChaCha20-Poly1305; see `docs/performance.md`.
 //!
 //! Structure: ChaCha20 on 8 blocks (512 bytes) per iteration in the
 //! "vertical" layout — one 256-bit register per state word, lane `j` being
@@ -470,21 +470,13 @@ unsafe fn xor_store(x: &[__m256i; 16], src: *const u8, dst: *mut u8) {
     let w4 = transpose4(x[4], x[5], x[6], x[7]);
     let w8 = transpose4(x[8], x[9], x[10], x[11]);
     let w12 = transpose4(x[12], x[13], x[14], x[15]);
-    for j in 0..4 {
+    let quads = w0.iter().zip(&w4).zip(w8.iter().zip(&w12));
+    for (j, ((a, b), (c, d))) in quads.enumerate() {
         let ks = [
-            (64 * j, _mm256_permute2x128_si256::<0x20>(w0[j], w4[j])),
-            (
-                64 * j + 32,
-                _mm256_permute2x128_si256::<0x20>(w8[j], w12[j]),
-            ),
-            (
-                64 * j + 256,
-                _mm256_permute2x128_si256::<0x31>(w0[j], w4[j]),
-            ),
-            (
-                64 * j + 288,
-                _mm256_permute2x128_si256::<0x31>(w8[j], w12[j]),
-            ),
+            (64 * j, _mm256_permute2x128_si256::<0x20>(*a, *b)),
+            (64 * j + 32, _mm256_permute2x128_si256::<0x20>(*c, *d)),
+            (64 * j + 256, _mm256_permute2x128_si256::<0x31>(*a, *b)),
+            (64 * j + 288, _mm256_permute2x128_si256::<0x31>(*c, *d)),
         ];
         for (off, k) in ks {
             // SAFETY: off + 32 <= 512, within the caller's buffers.
