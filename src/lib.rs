@@ -34,8 +34,8 @@
 //! `stream` runs the body ciphers, [`Decryptor`] and [`Encryptor`] tie them
 //! together.
 
-// `unsafe` lives only in `arch` (the x86-64 AES-GCM and SHA-NI kernels),
-// which opts out with `#![allow(unsafe_code)]`.
+// `unsafe` lives only in `arch` (the x86-64 AES-GCM, ChaCha20-Poly1305 and
+// SHA-NI kernels), which opts out with `#![allow(unsafe_code)]`.
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![cfg_attr(

@@ -11,11 +11,15 @@
 //!
 //! * [`gcm`]: fused AES-256-GCM (VAES + VPCLMULQDQ on 256-bit registers),
 //!   used by `stream::cipher`.
+//! * [`chacha`]: fused ChaCha20-Poly1305 (AVX2 ChaCha20 on 8 blocks,
+//!   scalar `mulx` Poly1305 stitched into its rounds), used by
+//!   `stream::cipher`.
 //! * [`sha256`]: SHA-NI chains for PBKDF2-HMAC-SHA-256 and Dovecot's
 //!   SHA-256 key check, used by `wrap::sha256_chain`.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` note.
 #![allow(unsafe_code)]
 
+pub(crate) mod chacha;
 pub(crate) mod gcm;
 pub(crate) mod sha256;
