@@ -131,6 +131,64 @@ fn compress(s: State, m: [__m128i; 4]) -> State {
     }
 }
 
+/// Two independent compressions with their instructions interleaved, so
+/// that one stream's `sha256rnds2` runs while the other's waits on its
+/// latency (the out-of-order window alone overlaps them only partly).
+#[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
+#[inline]
+fn compress2(sa: State, ma: [__m128i; 4], sb: State, mb: [__m128i; 4]) -> (State, State) {
+    let [mut a0, mut a1, mut a2, mut a3] = ma;
+    let [mut b0, mut b1, mut b2, mut b3] = mb;
+    let (mut aabef, mut acdgh) = (sa.abef, sa.cdgh);
+    let (mut babef, mut bcdgh) = (sb.abef, sb.cdgh);
+    macro_rules! rounds {
+        ($wa:ident, $wb:ident, $i:literal) => {{
+            let k = k4($i);
+            let wka = _mm_add_epi32($wa, k);
+            let wkb = _mm_add_epi32($wb, k);
+            acdgh = _mm_sha256rnds2_epu32(acdgh, aabef, wka);
+            bcdgh = _mm_sha256rnds2_epu32(bcdgh, babef, wkb);
+            aabef = _mm_sha256rnds2_epu32(aabef, acdgh, _mm_shuffle_epi32(wka, 0x0E));
+            babef = _mm_sha256rnds2_epu32(babef, bcdgh, _mm_shuffle_epi32(wkb, 0x0E));
+        }};
+    }
+    macro_rules! schedule {
+        ($a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident, $i:literal) => {{
+            let ta = _mm_add_epi32(_mm_sha256msg1_epu32($a, $b), _mm_alignr_epi8($d, $c, 4));
+            let tb = _mm_add_epi32(_mm_sha256msg1_epu32($e, $f), _mm_alignr_epi8($h, $g, 4));
+            $a = _mm_sha256msg2_epu32(ta, $d);
+            $e = _mm_sha256msg2_epu32(tb, $h);
+            rounds!($a, $e, $i);
+        }};
+    }
+    rounds!(a0, b0, 0);
+    rounds!(a1, b1, 1);
+    rounds!(a2, b2, 2);
+    rounds!(a3, b3, 3);
+    schedule!(a0, a1, a2, a3, b0, b1, b2, b3, 4);
+    schedule!(a1, a2, a3, a0, b1, b2, b3, b0, 5);
+    schedule!(a2, a3, a0, a1, b2, b3, b0, b1, 6);
+    schedule!(a3, a0, a1, a2, b3, b0, b1, b2, 7);
+    schedule!(a0, a1, a2, a3, b0, b1, b2, b3, 8);
+    schedule!(a1, a2, a3, a0, b1, b2, b3, b0, 9);
+    schedule!(a2, a3, a0, a1, b2, b3, b0, b1, 10);
+    schedule!(a3, a0, a1, a2, b3, b0, b1, b2, 11);
+    schedule!(a0, a1, a2, a3, b0, b1, b2, b3, 12);
+    schedule!(a1, a2, a3, a0, b1, b2, b3, b0, 13);
+    schedule!(a2, a3, a0, a1, b2, b3, b0, b1, 14);
+    schedule!(a3, a0, a1, a2, b3, b0, b1, b2, 15);
+    (
+        State {
+            abef: _mm_add_epi32(aabef, sa.abef),
+            cdgh: _mm_add_epi32(acdgh, sa.cdgh),
+        },
+        State {
+            abef: _mm_add_epi32(babef, sb.abef),
+            cdgh: _mm_add_epi32(bcdgh, sb.cdgh),
+        },
+    )
+}
+
 /// `steps` PBKDF2 iterations (`U_j = HMAC(P, U_{j-1})`, `T ^= U_j`) for
 /// two independent output blocks at once. `inner`/`outer` are the HMAC
 /// states after the ipad/opad blocks; `u` and `t` hold each chain's last
@@ -174,11 +232,10 @@ fn pbkdf2_pair_sha(
     let (mut ua, mut ub) = (load(u0), load(u1));
     let (mut ta, mut tb) = (load(t0), load(t1));
     for _ in 0..steps {
-        let ia = compress(si, [ua.0, ua.1, pad, len]);
-        let ib = compress(si, [ub.0, ub.1, pad, len]);
+        let (ia, ib) = compress2(si, [ua.0, ua.1, pad, len], si, [ub.0, ub.1, pad, len]);
         let (ia, ib) = (words(ia), words(ib));
-        ua = words(compress(so, [ia.0, ia.1, pad, len]));
-        ub = words(compress(so, [ib.0, ib.1, pad, len]));
+        let (oa, ob) = compress2(so, [ia.0, ia.1, pad, len], so, [ib.0, ib.1, pad, len]);
+        (ua, ub) = (words(oa), words(ob));
         ta = (_mm_xor_si128(ta.0, ua.0), _mm_xor_si128(ta.1, ua.1));
         tb = (_mm_xor_si128(tb.0, ub.0), _mm_xor_si128(tb.1, ub.1));
     }
