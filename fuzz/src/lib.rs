@@ -143,6 +143,29 @@ pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
     }
 }
 
+/// Streaming mode through `Decryptor::buf_read_with_options` (decrypting
+/// from the source's buffer) over a `BufReader` of capacity `cap`, so the
+/// source's buffer ends at every offset relative to the trailer.
+pub fn streaming_buf_read(data: &[u8], ring: &KeyRing, piece: usize, cap: usize) -> Outcome {
+    let src = std::io::BufReader::with_capacity(cap.max(1), data);
+    match Decryptor::buf_read_with_options(src, ring, &options()) {
+        Err(e) => Outcome {
+            result: Err(e),
+            released: 0,
+            authenticated: None,
+        },
+        Ok(mut d) => {
+            let authenticated = Some(d.info().is_authenticated());
+            let (r, out) = drain(&mut d, piece);
+            Outcome {
+                released: out.len(),
+                result: r.map(|()| out),
+                authenticated,
+            }
+        }
+    }
+}
+
 /// Verified mode over a seekable reader.
 pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
     match Decryptor::verified_with_options(Cursor::new(data), ring, &options()) {
@@ -210,6 +233,13 @@ pub fn check_decrypt(data: &[u8], ring: &KeyRing, piece: usize, buffered: bool) 
     if let Err(e) = &s.result {
         let _ = format!("{e} {e:?}");
     }
+    // Reading from the source's buffer changes nothing but the copies.
+    let cap = [1, 15, 16, 17, 333, 8192][data.len() % 6];
+    let f = streaming_buf_read(data, ring, piece, cap);
+    assert!(
+        f.result.as_ref().ok() == s.result.as_ref().ok(),
+        "new_buf_read (capacity {cap}) and new disagree"
+    );
     if buffered {
         let limit = data.len() as u64;
         let b = verified_buffered(data, ring, piece, limit);
