@@ -520,3 +520,93 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Tampered mails (a flipped tag byte, a flipped body byte of a compressed
+/// mail a real build wrote): `scan --verify` and `decrypt-store` read each
+/// mail once in streaming mode, so this pins down that nothing of a
+/// tampered mail is kept — no output file, no temporary left, the original
+/// untouched in place — that the error names the failed authentication
+/// (not the decompressor, which sees the tampered data first), and that
+/// every other mail still comes out exact.
+#[test]
+fn tampered_mails_are_reported_and_never_written() {
+    let base = root().join("vectors/stores");
+    let key = base.join("keys/p256/private.pem");
+    let src = base.join("compressed/v24");
+    let dir = std::env::temp_dir().join(format!("mailcrypt-tamper-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    let maildir = dir.join("Maildir");
+    copy_tree(&src.join("Maildir"), &maildir);
+    let rows: Vec<_> = read_tsv(&src.join("manifest.tsv"))
+        .into_iter()
+        .filter(|r| r["compression"] != "deflate")
+        .collect();
+    let compressed = rows
+        .iter()
+        .find(|r| r["compression"] == "gz")
+        .expect("a gz sample");
+    let other = rows
+        .iter()
+        .find(|r| r["maildir_file"] != compressed["maildir_file"])
+        .expect("a second sample");
+    let mut bad = Vec::new();
+    for (r, at) in [(compressed, 0.5f64), (other, 1.0)] {
+        let p = maildir.join(&r["maildir_file"]);
+        let mut data = fs::read(&p).unwrap();
+        let i = ((data.len() - 1) as f64 * at) as usize;
+        data[i] ^= 0x20;
+        fs::write(&p, &data).unwrap();
+        bad.push((r["maildir_file"].clone(), data));
+    }
+    let names = |o: &Output| {
+        String::from_utf8_lossy(&o.stdout).into_owned() + &String::from_utf8_lossy(&o.stderr)
+    };
+
+    let o = mc(&["scan", "--verify", "-k", s(&key), s(&maildir)]);
+    let out = names(&o);
+    for (f, _) in &bad {
+        let line = out
+            .lines()
+            .find(|l| l.contains(f.as_str()))
+            .unwrap_or_else(|| panic!("{f} not in {out}"));
+        assert!(line.contains("authentication failed"), "{line}");
+    }
+
+    let dst = dir.join("plain");
+    let o = mc(&["decrypt-store", "-k", s(&key), s(&maildir), s(&dst)]);
+    assert!(!o.status.success(), "{}", names(&o));
+    let out = names(&o);
+    for (f, _) in &bad {
+        assert!(!dst.join(f).exists(), "{f} was written");
+        let line = out
+            .lines()
+            .find(|l| l.contains(f.as_str()))
+            .unwrap_or_else(|| panic!("{f} not in {out}"));
+        assert!(line.contains("authentication failed"), "{line}");
+    }
+    for r in &rows {
+        if !bad.iter().any(|(f, _)| f == &r["maildir_file"]) {
+            let got = fs::read(dst.join(&r["maildir_file"])).unwrap();
+            assert_eq!(sha256_hex(&got), r["plaintext_sha256"]);
+        }
+    }
+
+    let o = mc(&["decrypt-store", "--in-place", "-k", s(&key), s(&maildir)]);
+    assert!(!o.status.success(), "{}", names(&o));
+    for (f, data) in &bad {
+        assert_eq!(
+            &fs::read(maildir.join(f)).unwrap(),
+            data,
+            "{f} changed in place"
+        );
+    }
+    for p in walk_all(&dir) {
+        let n = p.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !mailcrypt::store::is_own_temp(&n),
+            "temporary left: {}",
+            p.display()
+        );
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}

@@ -145,11 +145,13 @@ fn server_targets() -> [Target; 3] {
     ]
 }
 
+// Verification reads each mail once in streaming mode to the end: the
+// final read fails if the tag or HMAC does not match, and nothing read is
+// kept, so verified mode's separate authentication pass would only read and
+// hash the body twice.
 fn verify_full(path: &Path, ring: &KeyRing) -> std::result::Result<(), String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut d = Decryptor::new_verified(BufReader::new(f), ring)
-        .map_err(|e| e.to_string())?
-        .use_source_buffer();
+    let mut d = Decryptor::new_buf_read(BufReader::new(f), ring).map_err(|e| e.to_string())?;
     if !d.info().is_authenticated() {
         return Err(
             "the file has no integrity protection (v1 or flag NONE) and cannot be verified".into(),
@@ -387,9 +389,7 @@ fn scan_one(path: &Path, ring: &KeyRing, verify: bool) -> ScanRow {
 
 fn verify_or_unauth(path: &Path, ring: &KeyRing) -> std::result::Result<String, String> {
     let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut d = Decryptor::new_verified(BufReader::new(f), ring)
-        .map_err(|e| e.to_string())?
-        .use_source_buffer();
+    let mut d = Decryptor::new_buf_read(BufReader::new(f), ring).map_err(|e| e.to_string())?;
     let auth = d.info().is_authenticated();
     io::copy(&mut d, &mut io::sink())
         .map_err(|e| mailcrypt::DecryptError::from_io(e).to_string())?;
@@ -944,16 +944,28 @@ pub fn decrypt_store(a: DecryptStoreArgs) -> Result<std::process::ExitCode> {
     })
 }
 
+/// Decrypt (and, unless `raw`, decompress) a mail into `out` in one
+/// streaming pass. Every caller writes into a temporary file that is only
+/// kept when this returns `Ok`, and the final read fails on a bad tag or
+/// HMAC, so nothing unauthenticated is kept. When decompression fails
+/// first (tampered data fed to it), the mail is authenticated separately
+/// so that the error names the real cause.
 fn write_plain(path: &Path, ring: &KeyRing, raw: bool, out: &mut dyn Write) -> io::Result<u64> {
     let f = BufReader::new(File::open(path)?);
-    let dec = Decryptor::new_verified(f, ring)
-        .map_err(|e| io::Error::other(e.to_string()))?
-        .use_source_buffer();
+    let dec = Decryptor::new_buf_read(f, ring).map_err(|e| io::Error::other(e.to_string()))?;
     if raw {
         let mut d = dec;
-        io::copy(&mut d, out)
-    } else {
-        mailcrypt::compress::decompress_to(dec, out).map(|(_, n)| n)
+        return io::copy(&mut d, out);
+    }
+    match mailcrypt::compress::decompress_to(dec, out) {
+        Ok((_, n)) => Ok(n),
+        Err(e) => {
+            let f = BufReader::new(File::open(path)?);
+            match Decryptor::new_verified(f, ring) {
+                Err(auth) => Err(io::Error::other(auth.to_string())),
+                Ok(_) => Err(e),
+            }
+        }
     }
 }
 
