@@ -67,7 +67,11 @@ impl Hash {
         match self {
             Hash::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, rounds, out),
             Hash::Sha224 => pbkdf2::pbkdf2_hmac::<sha2::Sha224>(password, salt, rounds, out),
-            Hash::Sha256 => super::sha256_chain::pbkdf2_hmac_sha256(password, salt, rounds, out),
+            Hash::Sha256 => {
+                if !super::sha256_chain::pbkdf2_hmac_sha256(password, salt, rounds, out) {
+                    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, rounds, out)
+                }
+            }
             Hash::Sha384 => pbkdf2::pbkdf2_hmac::<sha2::Sha384>(password, salt, rounds, out),
             Hash::Sha512 => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, rounds, out),
             Hash::Md5 => pbkdf2::pbkdf2_hmac::<md5::Md5>(password, salt, rounds, out),
@@ -90,7 +94,10 @@ impl Hash {
         match self {
             Hash::Sha1 => run::<sha1::Sha1>(blob),
             Hash::Sha224 => run::<sha2::Sha224>(blob),
-            Hash::Sha256 => super::sha256_chain::key_check_sha256(blob).to_vec(),
+            Hash::Sha256 => match super::sha256_chain::key_check_sha256(blob) {
+                Some(h) => h.to_vec(),
+                None => run::<sha2::Sha256>(blob),
+            },
             Hash::Sha384 => run::<sha2::Sha384>(blob),
             Hash::Sha512 => run::<sha2::Sha512>(blob),
             Hash::Md5 => run::<md5::Md5>(blob),

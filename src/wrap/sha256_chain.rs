@@ -1,23 +1,26 @@
-//! PBKDF2-HMAC-SHA-256 and Dovecot's SHA-256 key-check chain on the bare
-//! SHA-256 compression function.
+//! PBKDF2-HMAC-SHA-256 and Dovecot's SHA-256 key-check chain on the SHA-NI
+//! chains of [`crate::arch::sha256`], when the CPU has SHA-NI.
 //!
 //! Opening a mail runs about 10 000 SHA-256 compressions (two PBKDF2
 //! output blocks × 2048 rounds × inner and outer hash, then the 2049-step
 //! key check), which is most of the per-mail open cost after ECDH. Every
-//! one of those messages is a single padded block whose length is known in
-//! advance, so the padding is written once and each step is exactly one
-//! call of [`sha2::block_api::compress256`] (SHA-NI when the CPU has it):
-//! no `Digest` buffering, no `finalize` copies, no per-step HMAC clone. The
-//! independent PBKDF2 output blocks run in one loop, two chains at a time,
-//! so the CPU overlaps their compressions (the SHA-NI round instruction is
-//! latency-bound). Both functions are checked against the `pbkdf2`/`sha2`
-//! crates in the tests below.
+//! step's message is the previous digest in one padded block, so the
+//! kernel keeps each chain in registers and runs the two PBKDF2 output
+//! blocks interleaved. This module only prepares its inputs (the HMAC
+//! states after the ipad/opad blocks, `U_1`) and converts words to bytes.
+//! Without SHA-NI (or off x86-64) both functions return `None`/`false`
+//! and [`super::hash::Hash`] uses the `pbkdf2`/`sha2` crates. Both are
+//! checked against those crates in the tests below.
 
-use sha2::block_api::compress256;
-use sha2::{Digest, Sha256};
+#[cfg(target_arch = "x86_64")]
+use hmac::{KeyInit, Mac};
+#[cfg(target_arch = "x86_64")]
+use sha2::{Digest, Sha256, block_api::compress256};
+#[cfg(target_arch = "x86_64")]
 use zeroize::{Zeroize, Zeroizing};
 
 /// SHA-256 initial state (FIPS 180-4 §5.3.3).
+#[cfg(target_arch = "x86_64")]
 const IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
@@ -29,43 +32,26 @@ const IV: [u32; 8] = [
     0x5be0_cd19,
 ];
 
-/// One 64-byte block holding a 32-byte message at offset 0 that follows
-/// `prefix` already-hashed bytes, with the SHA-256 padding for a message
-/// of `prefix + 32 + extra` bytes, where `extra` bytes after the 32 are
-/// filled in by the caller.
-fn padded_block(prefix: u64, extra: usize) -> [u8; 64] {
-    let mut b = [0u8; 64];
-    if let Some(x) = b.get_mut(32 + extra) {
-        *x = 0x80;
+/// Whether the SHA-NI chains run (tests can force the crates).
+fn fast() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::arch::sha256::available() && !force_portable()
     }
-    set_length(&mut b, prefix + 32 + extra as u64);
-    b
-}
-
-/// The padding's last 8 bytes: the message length in bits.
-fn set_length(block: &mut [u8; 64], bytes: u64) {
-    if let Some(tail) = block.last_chunk_mut::<8>() {
-        *tail = (bytes * 8).to_be_bytes();
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
     }
 }
 
-/// The first 32 bytes of a block (where each chained digest goes).
-fn head(block: &mut [u8; 64]) -> &mut [u8] {
-    block.get_mut(..32).unwrap_or_default()
-}
-
-fn store(state: &[u32; 8], out: &mut [u8]) {
-    for (o, w) in out.chunks_exact_mut(4).zip(state) {
-        o.copy_from_slice(&w.to_be_bytes());
-    }
-}
-
-/// HMAC-SHA-256 key schedule: the states after the ipad and opad blocks.
+/// HMAC-SHA-256 states after the ipad and opad blocks of `key`.
+#[cfg(target_arch = "x86_64")]
 struct HmacStates {
     inner: [u32; 8],
     outer: [u32; 8],
 }
 
+#[cfg(target_arch = "x86_64")]
 impl HmacStates {
     fn new(key: &[u8]) -> Self {
         let mut block = Zeroizing::new([0u8; 64]);
@@ -92,23 +78,9 @@ impl HmacStates {
         compress256(&mut outer, &[*pad]);
         HmacStates { inner, outer }
     }
-
-    /// HMAC of `parts` (any lengths): the first PBKDF2 round only.
-    fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
-        let mut inner = Zeroizing::new([0u8; 32]);
-        let mut h = Sha256Tail::new(self.inner, 64);
-        for p in parts {
-            h.update(p);
-        }
-        h.finish(&mut inner);
-        let mut out = [0u8; 32];
-        let mut h = Sha256Tail::new(self.outer, 64);
-        h.update(&inner[..]);
-        h.finish(&mut out);
-        out
-    }
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Drop for HmacStates {
     fn drop(&mut self) {
         self.inner.zeroize();
@@ -116,164 +88,83 @@ impl Drop for HmacStates {
     }
 }
 
-/// SHA-256 continued from a state after `done` bytes (a multiple of 64).
-struct Sha256Tail {
-    state: [u32; 8],
-    buf: [u8; 64],
-    fill: usize,
-    len: u64,
-}
-
-impl Sha256Tail {
-    fn new(state: [u32; 8], done: u64) -> Self {
-        Sha256Tail {
-            state,
-            buf: [0; 64],
-            fill: 0,
-            len: done,
-        }
-    }
-
-    fn update(&mut self, mut data: &[u8]) {
-        self.len += data.len() as u64;
-        while !data.is_empty() {
-            let mut n = 0;
-            for (b, d) in self.buf.iter_mut().skip(self.fill).zip(data) {
-                *b = *d;
-                n += 1;
-            }
-            self.fill += n;
-            data = data.get(n..).unwrap_or_default();
-            if self.fill == 64 {
-                compress256(&mut self.state, &[self.buf]);
-                self.fill = 0;
-            }
-        }
-    }
-
-    fn finish(mut self, out: &mut [u8; 32]) {
-        for (i, b) in self.buf.iter_mut().enumerate().skip(self.fill) {
-            *b = if i == self.fill { 0x80 } else { 0 };
-        }
-        if self.fill >= 56 {
-            compress256(&mut self.state, &[self.buf]);
-            self.buf.fill(0);
-        }
-        set_length(&mut self.buf, self.len);
-        compress256(&mut self.state, &[self.buf]);
-        store(&self.state, out);
-    }
-}
-
-impl Drop for Sha256Tail {
-    fn drop(&mut self) {
-        self.state.zeroize();
-        self.buf.zeroize();
-    }
-}
-
-/// One PBKDF2 output block's running state: `u` (the last HMAC output)
-/// and `t` (the xor of all of them).
-struct Chain {
-    /// Inner-hash message block: `U_{j-1}` then fixed padding.
-    inner_block: [u8; 64],
-    /// Outer-hash message block: the inner digest then fixed padding.
-    outer_block: [u8; 64],
-    t: [u8; 32],
-}
-
-impl Chain {
-    fn new(u1: &[u8; 32]) -> Self {
-        let mut inner_block = padded_block(64, 0);
-        head(&mut inner_block).copy_from_slice(u1);
-        Chain {
-            inner_block,
-            outer_block: padded_block(64, 0),
-            t: *u1,
-        }
-    }
-
-    /// `U_j = HMAC(P, U_{j-1})`, `T ^= U_j`.
-    #[inline(always)]
-    fn step(&mut self, keys: &HmacStates) {
-        let mut s = keys.inner;
-        compress256(&mut s, &[self.inner_block]);
-        store(&s, head(&mut self.outer_block));
-        s = keys.outer;
-        compress256(&mut s, &[self.outer_block]);
-        store(&s, head(&mut self.inner_block));
-        s.zeroize();
-        for (t, u) in self.t.iter_mut().zip(&self.inner_block) {
-            *t ^= u;
-        }
-    }
-}
-
-impl Drop for Chain {
-    fn drop(&mut self) {
-        self.inner_block.zeroize();
-        self.outer_block.zeroize();
-        self.t.zeroize();
-    }
-}
-
 /// PBKDF2-HMAC-SHA-256 (RFC 8018 §5.2) of `password` and `salt` into
-/// `out`. `rounds` 0 is treated as 1, like the `pbkdf2` crate.
-pub(crate) fn pbkdf2_hmac_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8]) {
-    let keys = HmacStates::new(password);
-    let mut index = 1u32;
-    // Two output blocks at a time: their chains are independent.
-    for pair in out.chunks_mut(64) {
-        let u1a = Zeroizing::new(keys.mac(&[salt, &index.to_be_bytes()]));
-        let u1b = Zeroizing::new(keys.mac(&[salt, &index.wrapping_add(1).to_be_bytes()]));
-        let t = pbkdf2_pair(&keys, &u1a, &u1b, rounds, pair.len() > 32);
-        for (o, t) in pair.iter_mut().zip(t.iter()) {
-            *o = *t;
-        }
-        index = index.wrapping_add(2);
-    }
-}
-
-/// `T` of two PBKDF2 output blocks from their `U_1`; the second is only
-/// computed when `both` (the SHA-NI path runs it anyway: it is free there).
-fn pbkdf2_pair(
-    keys: &HmacStates,
-    u1a: &[u8; 32],
-    u1b: &[u8; 32],
+/// `out` (`rounds` 0 is treated as 1, like the `pbkdf2` crate). `false`,
+/// with `out` untouched, when the SHA-NI chains are not available.
+pub(crate) fn pbkdf2_hmac_sha256(
+    password: &[u8],
+    salt: &[u8],
     rounds: u32,
-    both: bool,
-) -> Zeroizing<[u8; 64]> {
-    let mut out = Zeroizing::new([0u8; 64]);
+    out: &mut [u8],
+) -> bool {
+    if !fast() {
+        return false;
+    }
     #[cfg(target_arch = "x86_64")]
-    if crate::arch::sha256::available() && !force_portable() {
-        let mut u = Zeroizing::new([words_be(u1a), words_be(u1b)]);
-        let mut t = Zeroizing::new(*u);
-        crate::arch::sha256::pbkdf2_pair(
-            &keys.inner,
-            &keys.outer,
-            &mut u,
-            &mut t,
-            rounds.saturating_sub(1),
-        );
-        for (o, w) in out.chunks_exact_mut(4).zip(t.iter().flatten()) {
-            o.copy_from_slice(&w.to_be_bytes());
+    {
+        let keys = HmacStates::new(password);
+        let Ok(mac) = hmac::Hmac::<Sha256>::new_from_slice(password) else {
+            return false;
+        };
+        // `U_1` of output block `i`: HMAC(P, salt ‖ BE32(i)).
+        let u1 = |i: u32| -> [u32; 8] {
+            let u = Zeroizing::new(<[u8; 32]>::from(
+                mac.clone()
+                    .chain_update(salt)
+                    .chain_update(i.to_be_bytes())
+                    .finalize()
+                    .into_bytes(),
+            ));
+            words_be(&u)
+        };
+        let mut index = 1u32;
+        // Two output blocks at a time: their chains are independent (the
+        // second is computed for nothing when only one is needed).
+        for pair in out.chunks_mut(64) {
+            let mut u = Zeroizing::new([u1(index), u1(index.wrapping_add(1))]);
+            let mut t = Zeroizing::new(*u);
+            crate::arch::sha256::pbkdf2_pair(
+                &keys.inner,
+                &keys.outer,
+                &mut u,
+                &mut t,
+                rounds.saturating_sub(1),
+            );
+            for (o, b) in pair
+                .iter_mut()
+                .zip(t.iter().flatten().flat_map(|w| w.to_be_bytes()))
+            {
+                *o = b;
+            }
+            index = index.wrapping_add(2);
         }
-        return out;
     }
-    let mut a = Chain::new(u1a);
-    let mut b = Chain::new(u1b);
-    for _ in 1..rounds {
-        a.step(keys);
-        if both {
-            b.step(keys);
-        }
-    }
-    for (o, t) in out.iter_mut().zip(a.t.iter().chain(&b.t)) {
-        *o = *t;
-    }
-    out
+    true
 }
 
+/// Dovecot's key check with SHA-256: `h = SHA-256(blob)`, then for
+/// i = 1..=2048 `h = SHA-256(h ‖ BE32(i))`. `None` when the SHA-NI chains
+/// are not available.
+pub(crate) fn key_check_sha256(blob: &[u8]) -> Option<[u8; 32]> {
+    if !fast() {
+        return None;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let first = Zeroizing::new(<[u8; 32]>::from(Sha256::digest(blob)));
+        let mut h = Zeroizing::new(words_be(&first));
+        crate::arch::sha256::key_check_chain(&mut h, &IV);
+        let mut out = [0u8; 32];
+        for (o, b) in out.iter_mut().zip(h.iter().flat_map(|w| w.to_be_bytes())) {
+            *o = b;
+        }
+        Some(out)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+#[cfg(target_arch = "x86_64")]
 fn words_be(b: &[u8; 32]) -> [u32; 8] {
     let mut w = [0u32; 8];
     for (w, c) in w.iter_mut().zip(b.chunks_exact(4)) {
@@ -284,7 +175,7 @@ fn words_be(b: &[u8; 32]) -> [u32; 8] {
     w
 }
 
-/// Tests run the portable path on a SHA-NI machine too.
+/// Tests run the crates' path on a SHA-NI machine too.
 #[cfg(test)]
 fn force_portable() -> bool {
     FORCE_PORTABLE.with(|f| f.get())
@@ -299,40 +190,11 @@ thread_local! {
     static FORCE_PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Dovecot's key check with SHA-256: `h = SHA-256(blob)`, then for
-/// i = 1..=2048 `h = SHA-256(h ‖ BE32(i))`.
-pub(crate) fn key_check_sha256(blob: &[u8]) -> [u8; 32] {
-    let mut first = Zeroizing::new([0u8; 32]);
-    first.copy_from_slice(&Sha256::digest(blob));
-    #[cfg(target_arch = "x86_64")]
-    if crate::arch::sha256::available() && !force_portable() {
-        let mut h = Zeroizing::new(words_be(&first));
-        crate::arch::sha256::key_check_chain(&mut h, &IV);
-        let mut out = [0u8; 32];
-        for (o, w) in out.chunks_exact_mut(4).zip(h.iter()) {
-            o.copy_from_slice(&w.to_be_bytes());
-        }
-        return out;
-    }
-    let mut block = Zeroizing::new(padded_block(0, 4));
-    head(&mut block).copy_from_slice(&first[..]);
-    let mut s = Zeroizing::new(IV);
-    for i in 1u32..=2048 {
-        for (b, c) in block.iter_mut().skip(32).zip(i.to_be_bytes()) {
-            *b = c;
-        }
-        *s = IV;
-        compress256(&mut s, &[*block]);
-        store(&s, head(&mut block));
-    }
-    let mut out = [0u8; 32];
-    store(&s, &mut out);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wrap::hash::Hash;
+    use sha2::{Digest, Sha256};
 
     fn crate_key_check(blob: &[u8]) -> Vec<u8> {
         let mut h = Sha256::digest(blob);
@@ -358,7 +220,8 @@ mod tests {
             .collect()
     }
 
-    /// Runs `f` on the SHA-NI path (when the CPU has it) and the portable one.
+    /// Runs `f` (through `Hash`, the dispatcher) on the SHA-NI path when
+    /// the CPU has it, then on the crates' path.
     fn both_paths(f: impl Fn()) {
         f();
         FORCE_PORTABLE.with(|p| p.set(true));
@@ -387,7 +250,7 @@ mod tests {
                     let salt = bytes(seed + 1000, salt_len);
                     let mut ours = vec![0u8; out_len];
                     let mut theirs = vec![0u8; out_len];
-                    pbkdf2_hmac_sha256(&pw, &salt, rounds, &mut ours);
+                    Hash::Sha256.pbkdf2(&pw, &salt, rounds, &mut ours);
                     pbkdf2::pbkdf2_hmac::<Sha256>(&pw, &salt, rounds, &mut theirs);
                     assert_eq!(
                         ours, theirs,
@@ -403,7 +266,7 @@ mod tests {
         // RFC 7914 §11: PBKDF2-HMAC-SHA256("Password", "NaCl", 80000, 64).
         both_paths(|| {
             let mut out = [0u8; 64];
-            pbkdf2_hmac_sha256(b"Password", b"NaCl", 80000, &mut out);
+            Hash::Sha256.pbkdf2(b"Password", b"NaCl", 80000, &mut out);
             assert_eq!(
                 crate::hex::encode(&out),
                 "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56\
@@ -418,7 +281,7 @@ mod tests {
             for (seed, len) in [0, 1, 32, 55, 56, 64, 65, 60, 200].into_iter().enumerate() {
                 let blob = bytes(seed as u32, len);
                 assert_eq!(
-                    key_check_sha256(&blob).to_vec(),
+                    Hash::Sha256.key_check(&blob),
                     crate_key_check(&blob),
                     "len {len}"
                 );
