@@ -223,55 +223,129 @@ impl ChaChaPoly {
     }
 }
 
-/// ChaCha20-Poly1305 on [`crate::arch::chacha::Kernel`]: whole 512-byte
-/// batches go through the fused kernel, everything else through 8 saved
-/// keystream blocks and the pending Poly1305 block here.
+/// What [`FastAead`] needs from an x86-64 AEAD kernel (`arch::gcm`,
+/// `arch::chacha`): whole blocks through the fused loop, keystream for
+/// the partial data at either end of a call, the MAC for AAD and
+/// authenticate-only input.
 #[cfg(target_arch = "x86_64")]
-struct FastChaCha {
-    k: crate::arch::chacha::Kernel,
-    /// Ciphertext of the pending partial Poly1305 block.
+trait AeadKernel {
+    /// Keystream bytes made at once for partial data (one GCM block, one
+    /// 512-byte ChaCha batch).
+    const KS: usize;
+    /// Absorb whole 16-byte blocks into the MAC (GHASH, Poly1305).
+    fn mac_blocks(&mut self, blocks: &[u8]);
+    /// Encrypt or decrypt (absorbing the ciphertext) the whole blocks or
+    /// batches at the start of `data`; returns the bytes done.
+    fn crypt_blocks(&mut self, data: &mut [u8], encrypt: bool) -> usize;
+    /// Like `crypt_blocks`, from `src` into `dst`.
+    fn crypt_blocks_to(&mut self, src: &[u8], dst: &mut [u8], encrypt: bool) -> usize;
+    /// The next `KS` keystream bytes into `ks[..KS]`.
+    fn keystream(&mut self, ks: &mut [u8; MAX_KS]);
+    fn finish(&mut self, aad_len: u64, ct_len: u64) -> [u8; 16];
+}
+
+/// Largest [`AeadKernel::KS`].
+#[cfg(target_arch = "x86_64")]
+const MAX_KS: usize = crate::arch::chacha::BATCH;
+
+#[cfg(target_arch = "x86_64")]
+impl AeadKernel for crate::arch::gcm::Kernel {
+    const KS: usize = 16;
+    fn mac_blocks(&mut self, blocks: &[u8]) {
+        self.ghash_blocks(blocks);
+    }
+    fn crypt_blocks(&mut self, data: &mut [u8], encrypt: bool) -> usize {
+        crate::arch::gcm::Kernel::crypt_blocks(self, data, encrypt);
+        data.len() / 16 * 16
+    }
+    fn crypt_blocks_to(&mut self, src: &[u8], dst: &mut [u8], encrypt: bool) -> usize {
+        crate::arch::gcm::Kernel::crypt_blocks_to(self, src, dst, encrypt);
+        src.len().min(dst.len()) / 16 * 16
+    }
+    fn keystream(&mut self, ks: &mut [u8; MAX_KS]) {
+        for (k, b) in ks.iter_mut().zip(self.keystream_block()) {
+            *k = b;
+        }
+    }
+    fn finish(&mut self, aad_len: u64, ct_len: u64) -> [u8; 16] {
+        crate::arch::gcm::Kernel::finish(self, aad_len, ct_len)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+impl AeadKernel for crate::arch::chacha::Kernel {
+    const KS: usize = crate::arch::chacha::BATCH;
+    fn mac_blocks(&mut self, blocks: &[u8]) {
+        self.poly_blocks(blocks);
+    }
+    fn crypt_blocks(&mut self, data: &mut [u8], encrypt: bool) -> usize {
+        crate::arch::chacha::Kernel::crypt_blocks(self, data, encrypt)
+    }
+    fn crypt_blocks_to(&mut self, src: &[u8], dst: &mut [u8], encrypt: bool) -> usize {
+        crate::arch::chacha::Kernel::crypt_blocks_to(self, src, dst, encrypt)
+    }
+    fn keystream(&mut self, ks: &mut [u8; MAX_KS]) {
+        crate::arch::chacha::Kernel::keystream(self, ks);
+    }
+    fn finish(&mut self, aad_len: u64, ct_len: u64) -> [u8; 16] {
+        crate::arch::chacha::Kernel::finish(self, aad_len, ct_len)
+    }
+}
+
+/// AES-256-GCM on the fused VAES/VPCLMULQDQ kernel.
+#[cfg(target_arch = "x86_64")]
+type FastGcm = FastAead<crate::arch::gcm::Kernel>;
+/// ChaCha20-Poly1305 on the fused AVX2 kernel.
+#[cfg(target_arch = "x86_64")]
+type FastChaCha = FastAead<crate::arch::chacha::Kernel>;
+
+/// A streaming AEAD on an x86-64 kernel: whole blocks go through the fused
+/// kernel, the partial data at either end of a call through saved
+/// keystream and the pending MAC block here.
+#[cfg(target_arch = "x86_64")]
+struct FastAead<K: AeadKernel> {
+    k: K,
+    /// Ciphertext of the pending partial MAC block.
     pending: PendingBlock,
-    /// Keystream not used yet; `ks_pos == BATCH` when none.
-    ks: Zeroizing<[u8; crate::arch::chacha::BATCH]>,
+    /// Keystream not used yet (`ks[ks_pos..K::KS]`); `ks_pos == K::KS`
+    /// when none.
+    ks: Zeroizing<[u8; MAX_KS]>,
     ks_pos: usize,
     aad_len: u64,
     ct_len: u64,
 }
 
 #[cfg(target_arch = "x86_64")]
-impl FastChaCha {
-    const BATCH: usize = crate::arch::chacha::BATCH;
-
-    fn new(key: &[u8], nonce: &[u8], aad: &[u8]) -> Option<Self> {
-        let k = crate::arch::chacha::Kernel::new(key, nonce)?;
-        let mut c = FastChaCha {
+impl<K: AeadKernel> FastAead<K> {
+    fn with_kernel(k: K, aad: &[u8]) -> Self {
+        let mut c = FastAead {
             k,
             pending: PendingBlock::new(),
-            ks: Zeroizing::new([0; crate::arch::chacha::BATCH]),
-            ks_pos: Self::BATCH,
+            ks: Zeroizing::new([0; MAX_KS]),
+            ks_pos: K::KS,
             aad_len: aad.len() as u64,
             ct_len: 0,
         };
         c.absorb(aad);
         c.pad();
-        Some(c)
+        c
     }
 
-    /// Poly1305 only (AAD, or ciphertext in verified mode's first pass).
+    /// MAC only (AAD, or ciphertext in verified mode's first pass).
     fn absorb(&mut self, data: &[u8]) {
         let k = &mut self.k;
-        self.pending.absorb(data, |b| k.poly_blocks(b));
+        self.pending.absorb(data, |b| k.mac_blocks(b));
     }
 
     fn pad(&mut self) {
         let k = &mut self.k;
-        self.pending.pad(|b| k.poly_blocks(b));
+        self.pending.pad(|b| k.mac_blocks(b));
     }
 
     /// XOR saved keystream into `data` (at most what is left of it),
     /// absorbing the ciphertext; returns the rest.
     fn crypt_partial<'a>(&mut self, data: &'a mut [u8], encrypt: bool) -> &'a mut [u8] {
-        let take = (Self::BATCH - self.ks_pos).min(data.len());
+        let take = (K::KS - self.ks_pos).min(data.len());
         let (head, rest) = data.split_at_mut(take);
         if !encrypt {
             self.absorb(head);
@@ -286,24 +360,24 @@ impl FastChaCha {
         rest
     }
 
-    /// The next 8 keystream blocks into `ks`.
+    /// The next `K::KS` keystream bytes.
     fn refill(&mut self) {
         self.k.keystream(&mut self.ks);
         self.ks_pos = 0;
     }
 
-    /// Whether the next byte starts a batch for the fused kernel: no saved
-    /// keystream and no pending Poly1305 bytes (the latter only after
+    /// Whether the next byte starts a block for the fused kernel: no saved
+    /// keystream and no pending MAC bytes (the latter only after
     /// authenticate-only input of odd length on the same instance).
     fn aligned(&self) -> bool {
-        self.ks_pos == Self::BATCH && self.pending.len == 0
+        self.ks_pos == K::KS && self.pending.len == 0
     }
 
     /// Encrypt or decrypt `data` in place, absorbing the ciphertext.
     fn crypt(&mut self, mut data: &mut [u8], encrypt: bool) {
         self.ct_len += data.len() as u64;
         loop {
-            if self.ks_pos < Self::BATCH {
+            if self.ks_pos < K::KS {
                 data = self.crypt_partial(data, encrypt);
             }
             if data.is_empty() {
@@ -320,7 +394,7 @@ impl FastChaCha {
         }
     }
 
-    /// Like [`FastChaCha::crypt`], reading `src` and writing `dst` (same
+    /// Like [`FastAead::crypt`], reading `src` and writing `dst` (same
     /// length): the body copy and the cipher in one pass.
     fn crypt_to(&mut self, mut src: &[u8], mut dst: &mut [u8], encrypt: bool) {
         let n = src.len().min(dst.len());
@@ -328,8 +402,8 @@ impl FastChaCha {
         src = src.split_at(n).0;
         dst = dst.split_at_mut(n).0;
         loop {
-            if self.ks_pos < Self::BATCH {
-                let take = (Self::BATCH - self.ks_pos).min(src.len());
+            if self.ks_pos < K::KS {
+                let take = (K::KS - self.ks_pos).min(src.len());
                 let (s, s_rest) = src.split_at(take);
                 let (d, d_rest) = dst.split_at_mut(take);
                 d.copy_from_slice(s);
@@ -348,126 +422,6 @@ impl FastChaCha {
                 }
             }
             self.refill();
-        }
-    }
-
-    fn tag(mut self) -> [u8; 16] {
-        self.pad();
-        self.k.finish(self.aad_len, self.ct_len)
-    }
-}
-
-/// AES-256-GCM on [`crate::arch::gcm::Kernel`]: whole blocks go through the
-/// fused kernel, the partial block at either end of a call through the
-/// saved keystream block and the pending GHASH block here.
-#[cfg(target_arch = "x86_64")]
-struct FastGcm {
-    k: crate::arch::gcm::Kernel,
-    /// Ciphertext of the pending partial GHASH block.
-    pending: PendingBlock,
-    /// Keystream of the current partial block; `ks_pos == 16` when none.
-    ks: Zeroizing<[u8; 16]>,
-    ks_pos: usize,
-    aad_len: u64,
-    ct_len: u64,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl FastGcm {
-    fn new(key: &[u8], iv: &[u8], aad: &[u8]) -> Option<Self> {
-        let k = crate::arch::gcm::Kernel::new(key, iv)?;
-        let mut g = FastGcm {
-            k,
-            pending: PendingBlock::new(),
-            ks: Zeroizing::new([0; 16]),
-            ks_pos: 16,
-            aad_len: aad.len() as u64,
-            ct_len: 0,
-        };
-        g.absorb(aad);
-        g.pad();
-        Some(g)
-    }
-
-    /// GHASH only (AAD, or ciphertext in verified mode's first pass).
-    fn absorb(&mut self, data: &[u8]) {
-        let k = &mut self.k;
-        self.pending.absorb(data, |b| k.ghash_blocks(b));
-    }
-
-    fn pad(&mut self) {
-        let k = &mut self.k;
-        self.pending.pad(|b| k.ghash_blocks(b));
-    }
-
-    /// XOR bytes of the current keystream block into `data` (at most what
-    /// is left of it), absorbing the ciphertext; returns the rest.
-    fn crypt_partial<'a>(&mut self, data: &'a mut [u8], encrypt: bool) -> &'a mut [u8] {
-        let take = (16 - self.ks_pos).min(data.len());
-        let (head, rest) = data.split_at_mut(take);
-        if !encrypt {
-            self.absorb(head);
-        }
-        if let Some(ks) = self.ks.get(self.ks_pos..self.ks_pos + take) {
-            head.iter_mut().zip(ks).for_each(|(d, k)| *d ^= k);
-        }
-        if encrypt {
-            self.absorb(head);
-        }
-        self.ks_pos += take;
-        rest
-    }
-
-    /// Encrypt or decrypt `data` in place, absorbing the ciphertext.
-    fn crypt(&mut self, data: &mut [u8], encrypt: bool) {
-        self.ct_len += data.len() as u64;
-        let data = if self.ks_pos < 16 {
-            self.crypt_partial(data, encrypt)
-        } else {
-            data
-        };
-        if data.is_empty() {
-            return;
-        }
-        // Aligned: ks_pos == 16 and no pending GHASH bytes.
-        let full = data.len() / 16 * 16;
-        let (blocks, tail) = data.split_at_mut(full);
-        self.k.crypt_blocks(blocks, encrypt);
-        if !tail.is_empty() {
-            *self.ks = self.k.keystream_block();
-            self.ks_pos = 0;
-            self.crypt_partial(tail, encrypt);
-        }
-    }
-
-    /// Like [`FastGcm::crypt`], reading `src` and writing `dst` (same
-    /// length): the body copy and the cipher in one pass.
-    fn crypt_to(&mut self, src: &[u8], dst: &mut [u8], encrypt: bool) {
-        let n = src.len().min(dst.len());
-        let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
-            return;
-        };
-        self.ct_len += n as u64;
-        let mut head = 0;
-        if self.ks_pos < 16 {
-            head = (16 - self.ks_pos).min(n);
-            let (s, d) = (src.split_at(head).0, dst.split_at_mut(head).0);
-            d.copy_from_slice(s);
-            self.crypt_partial(d, encrypt);
-        }
-        let (src, dst) = (src.split_at(head).1, dst.split_at_mut(head).1);
-        if src.is_empty() {
-            return;
-        }
-        let full = src.len() / 16 * 16;
-        let (sb, st) = src.split_at(full);
-        let (db, dt) = dst.split_at_mut(full);
-        self.k.crypt_blocks_to(sb, db, encrypt);
-        if !st.is_empty() {
-            dt.copy_from_slice(st);
-            *self.ks = self.k.keystream_block();
-            self.ks_pos = 0;
-            self.crypt_partial(dt, encrypt);
         }
     }
 
@@ -605,10 +559,10 @@ impl BodyCipher {
         #[cfg(target_arch = "x86_64")]
         if allow_kernel
             && matches!(alg, CipherAlg::Aes256Gcm)
-            && let Some(g) = FastGcm::new(key, iv, aead_aad)
+            && let Some(k) = crate::arch::gcm::Kernel::new(key, iv)
         {
             return Ok(BodyCipher {
-                engine: Engine::GcmFast(Box::new(g)),
+                engine: Engine::GcmFast(Box::new(FastGcm::with_kernel(k, aead_aad))),
                 hmac,
                 dir,
             });
@@ -616,10 +570,10 @@ impl BodyCipher {
         #[cfg(target_arch = "x86_64")]
         if allow_kernel
             && matches!(alg, CipherAlg::ChaCha20Poly1305)
-            && let Some(c) = FastChaCha::new(key, iv, aead_aad)
+            && let Some(k) = crate::arch::chacha::Kernel::new(key, iv)
         {
             return Ok(BodyCipher {
-                engine: Engine::ChaChaFast(Box::new(c)),
+                engine: Engine::ChaChaFast(Box::new(FastChaCha::with_kernel(k, aead_aad))),
                 hmac,
                 dir,
             });
@@ -709,28 +663,35 @@ impl BodyCipher {
     pub(crate) fn update(&mut self, data: &mut [u8]) -> Result<(), BodyTooLong> {
         self.check_len(data.len())?;
         #[cfg(target_arch = "x86_64")]
-        if let Engine::GcmFast(g) = &mut self.engine {
+        {
+            /// A kernel engine in place, with the HMAC (if any) over the
+            /// ciphertext.
+            fn run<K: AeadKernel>(
+                f: &mut FastAead<K>,
+                hmac: &mut Option<HmacState>,
+                encrypt: bool,
+                data: &mut [u8],
+            ) {
+                if let (false, Some(h)) = (encrypt, &mut *hmac) {
+                    h.update(data);
+                }
+                f.crypt(data, encrypt);
+                if let (true, Some(h)) = (encrypt, hmac) {
+                    h.update(data);
+                }
+            }
             let encrypt = self.dir == Direction::Encrypt;
-            if let (false, Some(h)) = (encrypt, &mut self.hmac) {
-                h.update(data);
+            match &mut self.engine {
+                Engine::GcmFast(g) => {
+                    run(g, &mut self.hmac, encrypt, data);
+                    return Ok(());
+                }
+                Engine::ChaChaFast(c) => {
+                    run(c, &mut self.hmac, encrypt, data);
+                    return Ok(());
+                }
+                _ => {}
             }
-            g.crypt(data, encrypt);
-            if let (true, Some(h)) = (encrypt, &mut self.hmac) {
-                h.update(data);
-            }
-            return Ok(());
-        }
-        #[cfg(target_arch = "x86_64")]
-        if let Engine::ChaChaFast(c) = &mut self.engine {
-            let encrypt = self.dir == Direction::Encrypt;
-            if let (false, Some(h)) = (encrypt, &mut self.hmac) {
-                h.update(data);
-            }
-            c.crypt(data, encrypt);
-            if let (true, Some(h)) = (encrypt, &mut self.hmac) {
-                h.update(data);
-            }
-            return Ok(());
         }
         if self.dir == Direction::Decrypt {
             self.authenticate(data)?;
@@ -775,23 +736,22 @@ impl BodyCipher {
         let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
             return Ok(());
         };
-        #[cfg(target_arch = "x86_64")]
-        if let (Engine::GcmFast(_), None) = (&self.engine, &self.hmac) {
-            self.check_len(n)?;
-            if let Engine::GcmFast(g) = &mut self.engine {
-                g.crypt_to(src, dst, self.dir == Direction::Encrypt);
-            }
-            return Ok(());
-        }
-        #[cfg(target_arch = "x86_64")]
-        if let (Engine::ChaChaFast(_), None) = (&self.engine, &self.hmac) {
-            self.check_len(n)?;
-            if let Engine::ChaChaFast(c) = &mut self.engine {
-                c.crypt_to(src, dst, self.dir == Direction::Encrypt);
-            }
-            return Ok(());
-        }
         self.check_len(n)?;
+        #[cfg(target_arch = "x86_64")]
+        if self.hmac.is_none() {
+            let encrypt = self.dir == Direction::Encrypt;
+            match &mut self.engine {
+                Engine::GcmFast(g) => {
+                    g.crypt_to(src, dst, encrypt);
+                    return Ok(());
+                }
+                Engine::ChaChaFast(c) => {
+                    c.crypt_to(src, dst, encrypt);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
         dst.copy_from_slice(src);
         self.update(dst)
     }
