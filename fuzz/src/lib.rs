@@ -125,22 +125,7 @@ pub fn options() -> DecryptOptions {
 
 /// Streaming mode over a plain `&[u8]` reader.
 pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
-    match Decryptor::with_options(data, ring, &options()) {
-        Err(e) => Outcome {
-            result: Err(e),
-            released: 0,
-            authenticated: None,
-        },
-        Ok(mut d) => {
-            let authenticated = Some(d.info().is_authenticated());
-            let (r, out) = drain(&mut d, piece);
-            Outcome {
-                released: out.len(),
-                result: r.map(|()| out),
-                authenticated,
-            }
-        }
-    }
+    outcome(Decryptor::with_options(data, ring, &options()), piece)
 }
 
 /// Streaming mode through `Decryptor::buf_read_with_options` (decrypting
@@ -148,7 +133,16 @@ pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
 /// source's buffer ends at every offset relative to the trailer.
 pub fn streaming_buf_read(data: &[u8], ring: &KeyRing, piece: usize, cap: usize) -> Outcome {
     let src = std::io::BufReader::with_capacity(cap.max(1), data);
-    match Decryptor::buf_read_with_options(src, ring, &options()) {
+    outcome(
+        Decryptor::buf_read_with_options(src, ring, &options()),
+        piece,
+    )
+}
+
+/// Drain a decryptor just opened (or the error opening it) into an
+/// [`Outcome`].
+fn outcome<R: Read>(opened: Result<Decryptor<R>, DecryptError>, piece: usize) -> Outcome {
+    match opened {
         Err(e) => Outcome {
             result: Err(e),
             released: 0,
@@ -168,42 +162,18 @@ pub fn streaming_buf_read(data: &[u8], ring: &KeyRing, piece: usize, cap: usize)
 
 /// Verified mode over a seekable reader.
 pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
-    match Decryptor::verified_with_options(Cursor::new(data), ring, &options()) {
-        Err(e) => Outcome {
-            result: Err(e),
-            released: 0,
-            authenticated: None,
-        },
-        Ok(mut d) => {
-            let authenticated = Some(d.info().is_authenticated());
-            let (r, out) = drain(&mut d, piece);
-            Outcome {
-                released: out.len(),
-                result: r.map(|()| out),
-                authenticated,
-            }
-        }
-    }
+    outcome(
+        Decryptor::verified_with_options(Cursor::new(data), ring, &options()),
+        piece,
+    )
 }
 
 /// Verified mode over a non-seekable reader, buffered in memory.
 pub fn verified_buffered(data: &[u8], ring: &KeyRing, piece: usize, limit: u64) -> Outcome {
-    match Decryptor::verified_buffered_with_options(data, ring, limit, &options()) {
-        Err(e) => Outcome {
-            result: Err(e),
-            released: 0,
-            authenticated: None,
-        },
-        Ok(mut d) => {
-            let authenticated = Some(d.info().is_authenticated());
-            let (r, out) = drain(&mut d, piece);
-            Outcome {
-                released: out.len(),
-                result: r.map(|()| out),
-                authenticated,
-            }
-        }
-    }
+    outcome(
+        Decryptor::verified_buffered_with_options(data, ring, limit, &options()),
+        piece,
+    )
 }
 
 /// The checks every decryption target makes on one input:

@@ -83,6 +83,15 @@ impl<R: Read> BodyReader<R> {
         });
     }
 
+    /// Drop the released bytes: move what is still held back to the front.
+    fn compact(&mut self) {
+        self.buf.copy_within(self.out_end..self.len, 0);
+        self.len -= self.out_end;
+        self.out_start = 0;
+        self.out_end = 0;
+        self.lazy = false;
+    }
+
     pub(crate) fn get_mut(&mut self) -> &mut R {
         &mut self.inner
     }
@@ -143,12 +152,7 @@ impl<R: Read> BodyReader<R> {
     /// Decrypt the next chunk into `buf[out_start..out_end]`. Returns
     /// `Ok(false)` at the end of the body.
     fn refill(&mut self) -> Result<bool, DecryptError> {
-        // Move the held-back tail to the front.
-        self.buf.copy_within(self.out_end..self.len, 0);
-        self.len -= self.out_end;
-        self.out_start = 0;
-        self.out_end = 0;
-        self.lazy = false;
+        self.compact();
         let hold = self.trailer_len + if self.block_mode { self.block } else { 0 };
         loop {
             if !self.eof {
@@ -244,11 +248,7 @@ impl<R: Read> BodyReader<R> {
     /// of input is left to `refill`, which verifies the trailer before it
     /// releases the final bytes. Returns 0 at end of input.
     fn read_through(&mut self, out: &mut [u8]) -> Result<usize, DecryptError> {
-        self.buf.copy_within(self.out_end..self.len, 0);
-        self.len -= self.out_end;
-        self.out_start = 0;
-        self.out_end = 0;
-        self.lazy = false;
+        self.compact();
         let hold = self.trailer_len;
         let mut total = 0;
         while out.len() - total >= PIECE_LEN {
@@ -297,11 +297,7 @@ impl<R: Read> BodyReader<R> {
             return Ok(0);
         };
         let (fill_buf, consume) = (fns.fill_buf, fns.consume);
-        self.buf.copy_within(self.out_end..self.len, 0);
-        self.len -= self.out_end;
-        self.out_start = 0;
-        self.out_end = 0;
-        self.lazy = false;
+        self.compact();
         let hold = self.trailer_len;
         loop {
             let src = loop {
