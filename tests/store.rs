@@ -330,8 +330,13 @@ fn rekey_keeps_names_mtimes_and_content() {
             p.display()
         );
     }
-    // The old key opens nothing any more; plain mails stayed plain.
-    let out = ok(&mc(&["scan", "-k", s(&st.key), s(&maildir)]));
+    // The old key opens nothing any more; plain mails stayed plain. A
+    // scan with a key that opens none of the encrypted mails exits 1 and
+    // counts them (issue 14: a cron job must be able to trust it).
+    let o = mc(&["scan", "-k", s(&st.key), s(&maildir)]);
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(out.contains("FAILED: no given key opens it:"), "{out}");
     assert!(!out.contains("(spki-"), "{out}");
     // Resumable: a second run has nothing to do.
     let out = ok(&mc(&[

@@ -1,17 +1,55 @@
-//! Whole mail stores: walking Maildir trees, telling mail files from
-//! Dovecot's own index and control files, and replacing files atomically
-//! without ever losing the original.
+//! Whole mail stores: every shape Dovecot writes (Maildir, sdbox, mdbox;
+//! global keys or per-user keys in the attribute dictionary), and the
+//! operations that rescue them: [`scan`], [`repair`] (and [`undo`]),
+//! [`rekey`] and [`decrypt_store`]. Each returns a typed summary and hands
+//! every per-mail report to an observer as it happens, so memory stays
+//! flat whatever the size of the store; the command-line tool is a thin
+//! renderer over these functions.
 //!
 //! ```
-//! let walk = mailcrypt::store::walk(&["vectors/userkeys/new/Maildir"]).unwrap();
-//! assert_eq!(walk.mails.len(), 3);
+//! use mailcrypt::store::{self, ScanEvent, ScanOptions, StoreKeys};
+//! use mailcrypt::keys::{KeyRing, PrivateKey};
+//! let mut ring = KeyRing::new();
+//! ring.add(PrivateKey::from_bytes(&std::fs::read("vectors/stores/keys/p256/private.pem")?, None)?);
+//! let keys = StoreKeys::new(ring);
+//! let mut mails = 0;
+//! let summary = store::scan(&["vectors/stores/mixed/Maildir"], &keys, &ScanOptions::default(), |e| {
+//!     if let ScanEvent::Mail(_) = e { mails += 1 }
+//! })?;
+//! assert_eq!(summary.mails, mails);
+//! assert!(summary.is_clean(true));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! Writes follow one rule: a temporary file in the same directory, fsync,
+//! verification of the new bytes, rename ([`replace_file`],
+//! [`AtomicFile`]). A new plaintext tree from [`decrypt_store`] is synced
+//! once at the end instead (its source is untouched, so a crash only means
+//! running it again).
 
+pub mod dbox;
+mod keys;
+mod log;
+mod mail;
+mod ops;
+mod par;
 mod replace;
+mod walk;
 
-pub use replace::{ReplaceError, replace_file};
+pub use keys::{Fix, KeyRejection, StoreKeys, StoredEntry, Unreadable, UserKeys, Verdict};
+pub use log::{ChangeLog, LogLineError, LogRecord};
+pub use mail::{
+    EncryptedMail, FileRange, MailRef, MailStatus, inspect_mail, inspect_reader, match_recipient,
+};
+pub use ops::{
+    Change, DecryptStoreEvent, DecryptStoreOptions, DecryptStoreSummary, Destination, FileReport,
+    MailOutcome, MailReport, RekeyEvent, RekeyOptions, RekeySummary, RepairEvent, RepairOptions,
+    RepairSummary, SERVER_TARGETS, ScanEvent, ScanOptions, ScanSummary, StoreError, TargetCounts,
+    UndoEvent, UndoSummary, VerifyOutcome, decrypt_store, rekey, repair, scan, undo,
+};
+pub use replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
+pub use walk::{Found, Shape, Unsupported, Walker, layouts};
 
-use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -19,9 +57,10 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum MetaKind {
-    /// `dovecot.index*`, `dovecot.list.index*`: indexes and caches. The
-    /// cache holds **plaintext** headers (Subject, From, To, MIME
-    /// structure) of encrypted mails.
+    /// `dovecot.index*`, `dovecot.list.index*`, `dovecot.map.index*`,
+    /// `dovecot.mailbox.log`: indexes and caches. The cache holds
+    /// **plaintext** headers (Subject, From, To, MIME structure) of
+    /// encrypted mails.
     IndexOrCache,
     /// `dovecot-uidlist`, `dovecot-keywords`, `dovecot-uidvalidity*`,
     /// `subscriptions`, `maildirfolder`, attribute dictionaries: control files.
@@ -32,6 +71,7 @@ pub enum MetaKind {
 pub fn meta_kind(name: &str) -> Option<MetaKind> {
     if name.starts_with("dovecot.index")
         || name.starts_with("dovecot.list.index")
+        || name.starts_with("dovecot.map.index")
         || name.starts_with("dovecot.mailbox.log")
     {
         Some(MetaKind::IndexOrCache)
@@ -50,11 +90,11 @@ pub fn meta_kind(name: &str) -> Option<MetaKind> {
     }
 }
 
-/// What a walk over one or more Maildir trees found.
+/// What a walk over one or more Maildir trees found (collected; for large
+/// stores iterate a [`Walker`] instead).
 #[derive(Debug, Default, Clone)]
 pub struct Walk {
-    /// Mail files: regular files directly inside a `cur/`, `new/` or `tmp/`
-    /// directory, sorted.
+    /// Mail files (Maildir files and dbox files), sorted.
     pub mails: Vec<PathBuf>,
     /// Dovecot index and cache files (plaintext headers of encrypted mail).
     pub index_files: Vec<PathBuf>,
@@ -62,44 +102,19 @@ pub struct Walk {
     pub other_files: Vec<PathBuf>,
 }
 
-/// Walk Maildir trees (nested folders included; symbolic links are not
-/// followed). A file counts as a mail when it sits directly in a `cur`,
-/// `new` or `tmp` directory and its name is not a Dovecot control name;
-/// temporary files of mailcrypt itself (`.*.mailcrypt-*.tmp`) are skipped.
+/// Collect a whole walk (see [`Walker`]) into sorted lists.
+///
+/// ```
+/// let walk = mailcrypt::store::walk(&["vectors/userkeys/new/Maildir"]).unwrap();
+/// assert_eq!(walk.mails.len(), 3);
+/// ```
 pub fn walk<P: AsRef<Path>>(roots: &[P]) -> io::Result<Walk> {
     let mut w = Walk::default();
-    for root in roots {
-        let root = root.as_ref();
-        let meta = fs::symlink_metadata(root)?;
-        if meta.is_file() {
-            w.mails.push(root.to_path_buf());
-            continue;
-        }
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let in_mail_dir = matches!(
-                dir.file_name().and_then(|n| n.to_str()),
-                Some("cur" | "new" | "tmp")
-            );
-            for entry in fs::read_dir(&dir)? {
-                let entry = entry?;
-                let ft = entry.file_type()?;
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if ft.is_dir() {
-                    stack.push(path);
-                } else if ft.is_file() {
-                    if is_own_temp(&name) {
-                        continue;
-                    }
-                    match meta_kind(&name) {
-                        Some(MetaKind::IndexOrCache) => w.index_files.push(path),
-                        Some(_) => w.other_files.push(path),
-                        None if in_mail_dir => w.mails.push(path),
-                        None => w.other_files.push(path),
-                    }
-                }
-            }
+    for f in Walker::new(roots) {
+        match f? {
+            Found::Maildir(p) | Found::Dbox(p, _) => w.mails.push(p),
+            Found::Index(p) => w.index_files.push(p),
+            Found::Other(p) | Found::Unsupported(p, _) => w.other_files.push(p),
         }
     }
     w.mails.sort();
@@ -160,121 +175,5 @@ mod tests {
         assert_eq!(meta_kind("dovecot-uidlist"), Some(MetaKind::Control));
         assert_eq!(meta_kind("1796002096.M1P2.vm,S=84"), None);
         assert!(is_own_temp(".x.mailcrypt-1-ab.tmp"));
-    }
-}
-
-use crate::Target;
-use crate::container::{CipherAlg, Header, RecipientType};
-use crate::error::FormatError;
-use crate::keys::{IdConvention, KeyRing, MatchedKey, PublicKey};
-
-/// What a mail file is, from its first bytes and header only.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum MailStatus {
-    /// A 0-byte file (Dovecot's encrypted form of an empty mail).
-    Empty,
-    /// Not encrypted (no `CRYPTED` magic).
-    Plain,
-    /// A container.
-    Encrypted(Box<EncryptedMail>),
-    /// Starts with the magic but the header is malformed or truncated.
-    Malformed(FormatError),
-}
-
-/// An encrypted mail's header and the key of the ring whose id matches a
-/// recipient (id match only: the key is not used).
-#[derive(Debug)]
-pub struct EncryptedMail {
-    /// The header.
-    pub header: Header,
-    /// Index of the matching recipient and the key.
-    pub matched: Option<(usize, MatchedKey)>,
-}
-
-/// Read a mail's header and match its recipients against `ring`.
-pub fn inspect_mail(path: &Path, ring: &KeyRing) -> io::Result<MailStatus> {
-    use std::io::Read;
-    let mut f = io::BufReader::with_capacity(8192, fs::File::open(path)?);
-    let mut first = [0u8; 9];
-    let mut n = 0;
-    while n < first.len() {
-        let k = f.read(first.get_mut(n..).unwrap_or_default())?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    if n == 0 {
-        return Ok(MailStatus::Empty);
-    }
-    if first.get(..n) != crate::container::MAGIC.get(..n) || n < 9 {
-        return Ok(
-            if n < 9 && first.get(..n) == crate::container::MAGIC.get(..n) {
-                MailStatus::Malformed(FormatError::Truncated {
-                    what: "magic",
-                    needed: 9 - n,
-                })
-            } else {
-                MailStatus::Plain
-            },
-        );
-    }
-    let mut chained = io::Cursor::new(first).chain(f);
-    let header = match Header::read_io(&mut chained) {
-        Ok(h) => h,
-        Err(crate::container::ReadHeaderError::Format(e)) => return Ok(MailStatus::Malformed(e)),
-        Err(crate::container::ReadHeaderError::Io(e)) => return Err(e),
-    };
-    let matched = match &header {
-        Header::V1(h) => crate::keys::KeyId::from_slice(&h.key_id)
-            .and_then(|id| {
-                ring.find_with(&id, |c| {
-                    matches!(c, IdConvention::V1 | IdConvention::V1Colons)
-                })
-            })
-            .map(|m| (0, m)),
-        Header::V2(h) => h.recipients.iter().enumerate().find_map(|(i, r)| {
-            let accept = |c: IdConvention| match r.key_type {
-                RecipientType::Rsa | RecipientType::MlKem => c == IdConvention::Spki,
-                RecipientType::Ec => matches!(
-                    c,
-                    IdConvention::SpkiCompressed
-                        | IdConvention::SpkiUncompressed
-                        | IdConvention::Spki
-                ),
-                _ => false,
-            };
-            ring.find_with(&r.key_id, accept).map(|m| (i, m))
-        }),
-    };
-    Ok(MailStatus::Encrypted(Box::new(EncryptedMail {
-        header,
-        matched,
-    })))
-}
-
-/// Whether a Dovecot build of family `target`, configured with the private
-/// key whose public half is `server_key` (loaded from a file with that
-/// key's point form), finds its key for this header. v1 files use the v1
-/// id everywhere; several recipients are readable by no build.
-pub fn readable_by(header: &Header, server_key: &PublicKey, target: Target) -> bool {
-    match header {
-        Header::V1(h) => server_key
-            .id(IdConvention::V1)
-            .is_some_and(|id| id.as_bytes().as_slice() == h.key_id.as_slice()),
-        Header::V2(h) => {
-            let [r] = h.recipients.as_slice() else {
-                return false;
-            };
-            if !target.reads_cipher(&h.cipher)
-                || !target.reads_key_type(server_key.key_type())
-                || (h.cipher == CipherAlg::ChaCha20Poly1305
-                    && !matches!(target, Target::Dovecot24 | Target::DovecotMain))
-            {
-                return false;
-            }
-            server_key.id(target.id_convention(server_key)) == Some(r.key_id)
-        }
     }
 }

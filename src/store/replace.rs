@@ -57,6 +57,170 @@ fn temp_path(path: &Path) -> io::Result<PathBuf> {
     )))
 }
 
+/// A new file written atomically: the bytes go to a temporary file in
+/// the destination's directory, which [`AtomicFile::commit`] syncs and
+/// renames over the destination. Dropped without `commit` (an error, a
+/// panic), the temporary file is removed and the destination untouched.
+///
+/// ```
+/// use std::io::Write;
+/// let dir = std::env::temp_dir().join(format!("mailcrypt-doc-atomic-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let mut f = mailcrypt::store::AtomicFile::create(&dir.join("out"))?;
+/// f.write_all(b"hello")?;
+/// f.commit()?;
+/// assert_eq!(std::fs::read(dir.join("out"))?, b"hello");
+/// # std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct AtomicFile {
+    tmp: PathBuf,
+    dest: PathBuf,
+    file: Option<File>,
+}
+
+impl AtomicFile {
+    /// Start writing `dest` (created with the process's default mode).
+    pub fn create(dest: &Path) -> io::Result<AtomicFile> {
+        Self::create_with_mode(dest, None)
+    }
+
+    /// Start writing `dest`; the temporary file gets `mode` from its
+    /// creation on (e.g. `0o600` for secrets, never readable by others).
+    pub fn create_with_mode(dest: &Path, mode: Option<u32>) -> io::Result<AtomicFile> {
+        let tmp = temp_path(dest)?;
+        let mut opts = OpenOptions::new();
+        opts.write(true).create_new(true);
+        if let Some(m) = mode {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(m);
+        }
+        let file = opts.open(&tmp)?;
+        Ok(AtomicFile {
+            tmp,
+            dest: dest.to_path_buf(),
+            file: Some(file),
+        })
+    }
+
+    fn file(&self) -> io::Result<&File> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("the atomic file was already committed"))
+    }
+
+    /// Set the modification time the destination will have.
+    pub fn set_modified(&mut self, t: std::time::SystemTime) -> io::Result<()> {
+        self.file()?.set_modified(t)
+    }
+
+    /// Set mode and owner (the owner only when they differ: changing it
+    /// needs privileges).
+    pub fn set_mode_owner(&mut self, mode: u32, uid: u32, gid: u32) -> io::Result<()> {
+        let f = self.file()?;
+        f.set_permissions(fs::Permissions::from_mode(mode & 0o7777))?;
+        let m = f.metadata()?;
+        if (m.uid(), m.gid()) != (uid, gid) {
+            std::os::unix::fs::fchown(f, Some(uid), Some(gid))?;
+        }
+        Ok(())
+    }
+
+    /// Change the destination name before committing (e.g. when it
+    /// depends on what was written).
+    pub fn set_destination(&mut self, dest: PathBuf) {
+        self.dest = dest;
+    }
+
+    /// Sync the file and its directory, then rename it over the
+    /// destination.
+    pub fn commit(self) -> io::Result<()> {
+        self.finish(true)
+    }
+
+    /// Rename without syncing: for a new tree whose source is kept, synced
+    /// once at the end by the caller (a crash before then only means
+    /// writing it again).
+    pub fn commit_unsynced(self) -> io::Result<()> {
+        self.finish(false)
+    }
+
+    fn finish(mut self, durable: bool) -> io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .ok_or_else(|| io::Error::other("the atomic file was already committed"))?;
+        if durable {
+            file.sync_all()?;
+        }
+        drop(file);
+        if let Err(e) = fs::rename(&self.tmp, &self.dest) {
+            let _ = fs::remove_file(&self.tmp);
+            return Err(e);
+        }
+        if durable {
+            sync_dir_of(&self.dest)?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => Err(io::Error::other("the atomic file was already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+fn sync_dir_of(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
+}
+
+/// Sync every file and directory under `root` (after a tree was written
+/// with [`AtomicFile::commit_unsynced`]); directories after their files.
+pub fn sync_tree(root: &Path) -> io::Result<()> {
+    let mut dirs = vec![root.to_path_buf()];
+    let mut order = Vec::new();
+    while let Some(d) = dirs.pop() {
+        for e in fs::read_dir(&d)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                dirs.push(e.path());
+            } else if ft.is_file() {
+                File::open(e.path())?.sync_all()?;
+            }
+        }
+        order.push(d);
+    }
+    for d in order.iter().rev() {
+        File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Replace `path` by what `write` produces, after `verify` accepted the
 /// synced temporary file. Mode, owner (when permitted) and mtime of the
 /// original are kept.
@@ -92,16 +256,7 @@ pub fn replace_file(
     }
     fs::rename(&tmp, path)?;
     guard.0 = None;
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        if let Ok(d) = File::open(dir) {
-            d.sync_all()?;
-        }
-    }
+    sync_dir_of(path)?;
     Ok(())
 }
 

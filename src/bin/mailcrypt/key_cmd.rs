@@ -1,7 +1,7 @@
 //! `mailcrypt key …`: generate, convert and identify keys in the forms
 //! Dovecot uses (PKCS#8/SPKI PEM, Dovecot `2:` key strings, JWK).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,7 +16,8 @@ use mailcrypt::keys::{
     PublicKey,
 };
 
-use super::{IdFormArg, KeyidArgs, atomic::AtomicFile, keyid, read_password};
+use super::{IdFormArg, KeyidArgs, keyid, read_password};
+use mailcrypt::store::AtomicFile;
 
 /// Key management.
 #[derive(Args)]
@@ -417,44 +418,12 @@ fn write_output(path: Option<&Path>, fmt: OutFormat, text: &[u8], secret: bool) 
     }
 }
 
-/// Like `AtomicFile`, but the temporary file is created with mode 0600
-/// before any key byte is written to it.
+/// Like `AtomicFile::create`, but the temporary file is created with mode
+/// 0600 before any key byte is written to it.
 fn write_secret_atomic(dest: &Path, data: &[u8]) -> Result<()> {
-    let dir = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = dest
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "key".into());
-    let mut rnd = [0u8; 6];
-    getrandom::fill(&mut rnd).map_err(|e| anyhow!("random generator failed: {e}"))?;
-    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(
-        ".{name}.mailcrypt-{}-{suffix}.tmp",
-        std::process::id()
-    ));
-    let mut opts = OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let result = (|| -> io::Result<()> {
-        let mut f = opts.open(&tmp)?;
-        f.write_all(data)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, dest)?;
-        if let Ok(d) = File::open(&dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.with_context(|| format!("writing {}", dest.display()))
+    let mut f = AtomicFile::create_with_mode(dest, Some(0o600))
+        .with_context(|| format!("creating {}", dest.display()))?;
+    f.write_all(data)?;
+    f.commit()
+        .with_context(|| format!("writing {}", dest.display()))
 }

@@ -1,6 +1,5 @@
 //! `mailcrypt`: decrypt, encrypt and inspect Dovecot mail-crypt files.
 
-mod atomic;
 mod json;
 mod key_cmd;
 mod store_cmd;
@@ -19,8 +18,8 @@ use mailcrypt::keys::{
 };
 use mailcrypt::{DecryptError, DecryptOptions, Decryptor, Encryptor, Target};
 
-use atomic::AtomicFile;
 use json::Json;
+use mailcrypt::store::AtomicFile;
 
 /// Read and write Dovecot mail-crypt encrypted mail, without OpenSSL.
 #[derive(Parser)]
@@ -210,12 +209,14 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mailcrypt: {e:#}");
-            ExitCode::FAILURE
+            // 1 is "some mail failed"; an error that stops the command
+            // (usage, I/O, keys) is 2, as for usage errors.
+            ExitCode::from(2)
         }
     }
 }
 
-fn read_password(path: &Option<PathBuf>) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
+pub(crate) fn read_password(path: &Option<PathBuf>) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>> {
     let Some(p) = path else { return Ok(None) };
     let mut pw = zeroize::Zeroizing::new(
         std::fs::read(p).with_context(|| format!("reading password file {}", p.display()))?,
@@ -229,7 +230,8 @@ fn read_password(path: &Option<PathBuf>) -> Result<Option<zeroize::Zeroizing<Vec
     Ok(Some(pw))
 }
 
-pub(crate) fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
+/// The private keys given with `-k` (encrypted ones under --password-file).
+pub(crate) fn load_key_files(args: &KeyArgs) -> Result<KeyRing> {
     let pw = read_password(&args.password_file)?;
     let mut ring = KeyRing::new();
     for path in &args.keys {
@@ -240,6 +242,12 @@ pub(crate) fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
             .with_context(|| format!("loading private key {}", path.display()))?;
         ring.add_labeled(path.display().to_string(), key);
     }
+    Ok(ring)
+}
+
+pub(crate) fn load_ring(args: &KeyArgs) -> Result<KeyRing> {
+    let pw = read_password(&args.password_file)?;
+    let mut ring = load_key_files(args)?;
     if let Some(path) = &args.attributes {
         let attrs = AttributeFile::read(path)
             .with_context(|| format!("reading attribute file {}", path.display()))?;

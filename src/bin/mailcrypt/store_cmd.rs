@@ -1,33 +1,42 @@
-//! Whole-store commands: `scan`, `repair`, `rekey`, `decrypt-store`.
+//! Whole-store commands: `scan`, `repair`, `rekey`, `decrypt-store`. They
+//! parse arguments, call `mailcrypt::store`, and render its events as text
+//! or JSON with a progress display on a terminal; all the work (walking
+//! Maildir/sdbox/mdbox trees, verifying, atomic rewrites, logs) is the
+//! library's.
 //!
-//! Every write goes through `mailcrypt::store::replace_file` (temp file in
-//! the same directory, fsync, verify, rename, mode/owner/mtime kept) or,
-//! for a new tree, an atomic create; a file that cannot be verified is
-//! never touched.
+//! Exit status: 0 when every mail is fine, 1 when some mail failed (or,
+//! for `scan`, fails verification, is malformed, or no given key opens
+//! it), 2 for usage and I/O errors.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, IsTerminal, Read, Write};
-use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs;
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow};
 use clap::Args;
-use rayon::prelude::*;
+use serde_json::{Map, Value, json};
 
+use mailcrypt::Target;
 use mailcrypt::container::{Header, Integrity};
-use mailcrypt::keys::{IdConvention, KeyId, KeyRing, PublicKey};
-use mailcrypt::store::{self, MailStatus, inspect_mail, readable_by, replace_file};
-use mailcrypt::{Decryptor, Encryptor, Target};
+use mailcrypt::keys::{KeyRing, PublicKey};
+use mailcrypt::store::{
+    self, Change, ChangeLog, DecryptStoreEvent, DecryptStoreOptions, Destination, FileReport,
+    MailOutcome, MailRef, MailReport, RekeyEvent, RekeyOptions, RepairEvent, RepairOptions,
+    ScanEvent, ScanOptions, Shape, StoreKeys, UndoEvent, Verdict, VerifyOutcome,
+};
 
-use crate::json::Json;
-use crate::{KeyArgs, load_ring, parse_target};
+use crate::{KeyArgs, load_key_files, parse_target, read_password};
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  mailcrypt scan -k /etc/dovecot/mail-crypt.pem /var/vmail/example.org/alice/Maildir\n  mailcrypt scan --json --verify --attributes ~alice/dovecot-attributes --password-file pw ~alice/sdbox"
+)]
 pub struct ScanArgs {
     #[command(flatten)]
     keys: KeyArgs,
-    /// Machine-readable output: one JSON object per mail, then a summary object.
+    /// Machine-readable output: one JSON object per mail (and per file
+    /// that could not be processed), then a summary object.
     #[arg(long)]
     json: bool,
     /// Decrypt every mail fully and check its tag (otherwise headers only).
@@ -36,12 +45,16 @@ pub struct ScanArgs {
     /// Parallel jobs (default: number of CPUs).
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// Maildir trees (or single files).
+    /// Store trees: Maildir, sdbox or mdbox (an alternate storage root is
+    /// another DIR), or single files.
     #[arg(required = true)]
     dirs: Vec<PathBuf>,
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  mailcrypt repair --target dovecot-2.3 -k /etc/dovecot/mail-crypt.pem --log repair.log /var/vmail   # dry run\n  mailcrypt repair --target dovecot-2.3 -k /etc/dovecot/mail-crypt.pem --log repair.log --apply /var/vmail\n  mailcrypt repair --undo repair.log -k /etc/dovecot/mail-crypt.pem --apply"
+)]
 pub struct RepairArgs {
     #[command(flatten)]
     keys: KeyArgs,
@@ -51,7 +64,8 @@ pub struct RepairArgs {
     /// Write the changes (default: dry run, only report).
     #[arg(long)]
     apply: bool,
-    /// Append every change to this log (one TSV line per file, fsynced).
+    /// Append every change to this log (one line per change, fsynced; see
+    /// docs/migration.md for its format). Needed to re-encrypt v1 mails.
     #[arg(long, value_name = "FILE")]
     log: Option<PathBuf>,
     /// Revert the changes recorded in this log.
@@ -60,11 +74,14 @@ pub struct RepairArgs {
     /// Parallel jobs.
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// Maildir trees.
+    /// Store trees (Maildir, sdbox, mdbox).
     dirs: Vec<PathBuf>,
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  mailcrypt rekey --to new-public.pem -k old-private.pem -k new-private.pem --log rekey.log /var/vmail/example.org/alice/Maildir"
+)]
 pub struct RekeyArgs {
     #[command(flatten)]
     keys: KeyArgs,
@@ -90,211 +107,139 @@ pub struct RekeyArgs {
     /// Parallel jobs.
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// Maildir trees.
+    /// Maildir trees (sdbox/mdbox are refused: see `repair` and `decrypt-store`).
     #[arg(required = true)]
     dirs: Vec<PathBuf>,
 }
 
 #[derive(Args)]
+#[command(
+    after_help = "Example:\n  mailcrypt decrypt-store -k /etc/dovecot/mail-crypt.pem /var/vmail/example.org/alice/mdbox /srv/rescue/alice-Maildir"
+)]
 pub struct DecryptStoreArgs {
     #[command(flatten)]
     keys: KeyArgs,
     /// Keep Dovecot's compression layer as it is (default: decompress).
     #[arg(long)]
     raw: bool,
-    /// Replace every encrypted mail in SRC by its plaintext (no DST).
+    /// Replace every encrypted mail in SRC by its plaintext (no DST;
+    /// Maildir only).
     #[arg(long)]
     in_place: bool,
     /// Parallel jobs.
     #[arg(short = 'j', long = "jobs")]
     jobs: Option<usize>,
-    /// Source Maildir tree.
+    /// Source store (Maildir, sdbox or mdbox).
     src: PathBuf,
-    /// Destination (must not exist, or be empty).
+    /// Destination (must not exist, or be empty). A dbox source becomes a
+    /// Maildir++ tree.
     dst: Option<PathBuf>,
 }
 
-fn pool(jobs: Option<usize>) -> Result<rayon::ThreadPool> {
-    let mut b = rayon::ThreadPoolBuilder::new();
-    if let Some(j) = jobs {
-        b = b.num_threads(j.max(1));
+fn load_store_keys(args: &KeyArgs) -> Result<StoreKeys> {
+    let ring: KeyRing = load_key_files(args)?;
+    let keys = StoreKeys::new(ring);
+    let Some(path) = &args.attributes else {
+        return Ok(keys);
+    };
+    let pw = read_password(&args.password_file)?;
+    let keys = keys.with_attributes(path, pw.as_deref().map(|v| v.as_slice()))?;
+    if let Some(report) = keys.load_report() {
+        for (attr, e) in &report.failed {
+            eprintln!("mailcrypt: warning: {}: {attr}: {e}", path.display());
+        }
     }
-    Ok(b.build()?)
+    Ok(keys)
 }
 
-fn progress(n: usize, what: &str) -> indicatif::ProgressBar {
+fn jobs(j: Option<usize>) -> usize {
+    j.unwrap_or(0)
+}
+
+/// A spinner counting items on a terminal; nothing otherwise.
+fn progress(what: &str) -> indicatif::ProgressBar {
     if io::stderr().is_terminal() {
-        let pb = indicatif::ProgressBar::new(n as u64);
-        if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{prefix} [{bar:40}] {pos}/{len} {per_sec} eta {eta}",
-        ) {
-            pb.set_style(style.progress_chars("=> "));
+        let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{prefix} {spinner} {pos} {per_sec} {elapsed}")
+        {
+            pb.set_style(style);
         }
         pb.set_prefix(what.to_string());
+        pb.enable_steady_tick(std::time::Duration::from_millis(200));
         pb
     } else {
         indicatif::ProgressBar::hidden()
     }
 }
 
-fn server_targets() -> [Target; 3] {
-    [
-        Target::Dovecot23,
-        Target::Dovecot23OpenSsl3Unpatched,
-        Target::Dovecot24,
-    ]
-}
-
-// Verification reads each mail once in streaming mode to the end: the
-// final read fails if the tag or HMAC does not match, and nothing read is
-// kept, so verified mode's separate authentication pass would only read and
-// hash the body twice.
-fn verify_full(path: &Path, ring: &KeyRing) -> std::result::Result<(), String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut d = Decryptor::new_buf_read(BufReader::new(f), ring).map_err(|e| e.to_string())?;
-    if !d.info().is_authenticated() {
-        return Err(
-            "the file has no integrity protection (v1 or flag NONE) and cannot be verified".into(),
-        );
-    }
-    io::copy(&mut d, &mut io::sink())
-        .map_err(|e| mailcrypt::DecryptError::from_io(e).to_string())?;
-    Ok(())
-}
-
-/// One scanned mail.
-struct ScanRow {
-    text: String,
-    json: Json,
-    class: &'static str,
-    convention: Option<IdConvention>,
-    readable: Vec<(Target, Option<bool>)>,
-    failed: bool,
-}
-
-pub fn scan(a: ScanArgs) -> Result<std::process::ExitCode> {
-    let ring = load_ring(&a.keys)?;
-    let walk = store::walk(&a.dirs)?;
-    let pb = progress(walk.mails.len(), "scan");
-    let rows: Vec<ScanRow> = pool(a.jobs)?.install(|| {
-        walk.mails
-            .par_iter()
-            .map(|p| {
-                let r = scan_one(p, &ring, a.verify);
-                pb.inc(1);
-                r
-            })
-            .collect()
-    });
-    pb.finish_and_clear();
-    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut failed = false;
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    for r in &rows {
-        *counts.entry(format!("class {}", r.class)).or_default() += 1;
-        if let Some(c) = r.convention {
-            *counts.entry(format!("key id {}", c.name())).or_default() += 1;
-        }
-        for (t, ok) in &r.readable {
-            let v = match ok {
-                Some(true) => "readable",
-                Some(false) => "NOT readable",
-                None => "unknown (no matching key given)",
-            };
-            *counts.entry(format!("{t}: {v}")).or_default() += 1;
-        }
-        failed |= r.failed;
-        if a.json {
-            writeln!(out, "{}", r.json.render())?;
-        } else {
-            write!(out, "{}", r.text)?;
-        }
-    }
-    if a.json {
-        let summary = Json::Obj(vec![
-            ("mails", Json::Num(walk.mails.len() as u64)),
-            (
-                "counts",
-                Json::Arr(
-                    counts
-                        .iter()
-                        .map(|(k, v)| Json::Arr(vec![Json::str(k.clone()), Json::Num(*v)]))
-                        .collect(),
-                ),
-            ),
-            (
-                "index_files_with_plaintext_headers",
-                Json::Arr(
-                    walk.index_files
-                        .iter()
-                        .map(|p| Json::str(p.display().to_string()))
-                        .collect(),
-                ),
-            ),
-        ]);
-        writeln!(out, "{}", Json::Obj(vec![("summary", summary)]).render())?;
+fn code(clean: bool) -> ExitCode {
+    if clean {
+        ExitCode::SUCCESS
     } else {
-        writeln!(out, "\nsummary: {} mail files", walk.mails.len())?;
-        for (k, v) in &counts {
-            writeln!(out, "  {k}: {v}")?;
-        }
-        if !walk.index_files.is_empty() {
-            writeln!(
-                out,
-                "  note: {} Dovecot index/cache files exist; dovecot.index.cache holds plaintext headers (Subject, From, To, MIME structure) of encrypted mails — mail-crypt does not encrypt them:",
-                walk.index_files.len()
-            )?;
-            for p in &walk.index_files {
-                writeln!(out, "    {}", p.display())?;
-            }
-        }
+        ExitCode::FAILURE
     }
-    out.flush()?;
-    Ok(if failed {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
 }
 
-fn scan_one(path: &Path, ring: &KeyRing, verify: bool) -> ScanRow {
-    let name = path.display().to_string();
-    let mut fields = vec![("file", Json::str(name.clone()))];
-    let mut readable = Vec::new();
-    let mut convention = None;
-    let mut failed = false;
-    let status = match inspect_mail(path, ring) {
-        Ok(s) => s,
-        Err(e) => {
-            fields.push(("class", Json::str("error")));
-            fields.push(("error", Json::str(e.to_string())));
-            return ScanRow {
-                text: format!("{name}: error: {e}\n"),
-                json: Json::Obj(fields),
-                class: "error",
-                convention,
-                readable,
-                failed: true,
-            };
+fn yes_no(v: &Verdict) -> &'static str {
+    match v.readable() {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
+    }
+}
+
+fn mail_json(m: &MailRef) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("file".into(), json!(m.path.display().to_string()));
+    if m.shape != Shape::Maildir {
+        o.insert("shape".into(), json!(m.shape.name()));
+        o.insert("offset".into(), json!(m.offset));
+        o.insert("size".into(), json!(m.len));
+        o.insert("mailbox".into(), json!(m.mailbox));
+        let meta = m.dbox.clone().unwrap_or_default();
+        o.insert("guid".into(), json!(meta.guid));
+        o.insert("received".into(), json!(meta.received));
+    }
+    o
+}
+
+fn mail_label(m: &MailRef) -> String {
+    match (&m.shape, &m.mailbox) {
+        (Shape::Maildir, _) => m.display(),
+        (s, Some(b)) => format!("{} ({} {b})", m.display(), s.name()),
+        (s, None) => format!("{} ({})", m.display(), s.name()),
+    }
+}
+
+/// One mail as (text line, JSON object).
+fn render_mail(r: &MailReport) -> (String, Value) {
+    let mut o = mail_json(&r.mail);
+    let mut t = String::new();
+    let class = match &r.outcome {
+        MailOutcome::Empty => {
+            t.push_str("empty (0 bytes: an encrypted empty mail, or an empty file)");
+            "empty"
         }
-    };
-    let (class, mut text) = match &status {
-        MailStatus::Empty => (
-            "empty",
-            "empty (0 bytes: an encrypted empty mail, or an empty file)".to_string(),
-        ),
-        MailStatus::Plain => ("plain", "plain (not encrypted)".to_string()),
-        MailStatus::Malformed(e) => {
-            failed = true;
-            ("malformed", format!("malformed container: {e}"))
+        MailOutcome::Plain => {
+            t.push_str("plain (not encrypted)");
+            "plain"
         }
-        MailStatus::Encrypted(m) => {
-            let mut t = String::new();
+        MailOutcome::Malformed(e) => {
+            t.push_str(&format!("malformed container: {e}"));
+            o.insert("error".into(), json!(e.to_string()));
+            "malformed"
+        }
+        MailOutcome::Error(e) => {
+            t.push_str(&format!("error: {e}"));
+            o.insert("error".into(), json!(e.to_string()));
+            "error"
+        }
+        MailOutcome::Encrypted(m) => {
             match &m.header {
                 Header::V1(_) => {
                     t.push_str("encrypted v1 aes-256-ctr (no integrity)");
-                    fields.push(("format", Json::str("v1")));
+                    o.insert("format".into(), json!("v1"));
                 }
                 Header::V2(h) => {
                     let integ = match h.integrity() {
@@ -302,759 +247,507 @@ fn scan_one(path: &Path, ring: &KeyRing, verify: bool) -> ScanRow {
                         Integrity::Hmac => "hmac",
                         _ => "none",
                     };
-                    t.push_str(&format!("encrypted v2 {}/{} {integ}", h.cipher, h.hash));
-                    fields.push(("format", Json::str("v2")));
-                    fields.push(("cipher", Json::str(h.cipher.name())));
-                    fields.push(("mac", Json::str(h.hash.name())));
-                    fields.push(("integrity", Json::str(integ)));
-                    let ids: Vec<Json> = h
-                        .recipients
-                        .iter()
-                        .map(|r| Json::str(r.key_id.to_hex()))
-                        .collect();
+                    let ids: Vec<String> = h.recipients.iter().map(|r| r.key_id.to_hex()).collect();
                     t.push_str(&format!(
-                        ", recipient ids {}",
-                        h.recipients
-                            .iter()
-                            .map(|r| r.key_id.to_hex())
-                            .collect::<Vec<_>>()
-                            .join(",")
+                        "encrypted v2 {}/{} {integ}, recipient ids {}",
+                        h.cipher,
+                        h.hash,
+                        ids.join(",")
                     ));
-                    fields.push(("recipient_ids", Json::Arr(ids)));
+                    o.insert("format".into(), json!("v2"));
+                    o.insert("cipher".into(), json!(h.cipher.name()));
+                    o.insert("mac".into(), json!(h.hash.name()));
+                    o.insert("integrity".into(), json!(integ));
+                    o.insert("recipient_ids".into(), json!(ids));
                 }
                 _ => {}
             }
             match &m.matched {
                 Some((_, k)) => {
-                    convention = Some(k.convention);
                     t.push_str(&format!(", key {} ({})", k.label, k.convention));
-                    fields.push(("key", Json::str(k.label.clone())));
-                    fields.push(("convention", Json::str(k.convention.name())));
-                    // Dovecot configured with this key file, per build.
-                    let server = k.key.public_key().clone().with_source_point_form(
-                        k.key
-                            .source_point_form()
-                            .unwrap_or(mailcrypt::keys::PointForm::Uncompressed),
-                    );
-                    let mut parts = Vec::new();
-                    let mut js = Vec::new();
-                    for tg in server_targets() {
-                        let ok = readable_by(&m.header, &server, tg);
-                        readable.push((tg, Some(ok)));
-                        parts.push(format!("{tg}={}", if ok { "yes" } else { "no" }));
-                        js.push((
-                            tg.name(),
-                            Json::Str(if ok { "yes".into() } else { "no".into() }),
-                        ));
-                    }
+                    o.insert("key".into(), json!(k.label));
+                    o.insert("convention".into(), json!(k.convention.name()));
+                    let parts: Vec<String> = r
+                        .readable_by
+                        .iter()
+                        .map(|(tg, v)| format!("{tg}={}", yes_no(v)))
+                        .collect();
                     t.push_str(&format!("; readable by {}", parts.join(" ")));
-                    fields.push(("readable_by", Json::Obj(js)));
+                    let mut rb = Map::new();
+                    let mut why = Map::new();
+                    for (tg, v) in &r.readable_by {
+                        rb.insert(tg.name().into(), json!(yes_no(v)));
+                        if let Verdict::NotReadable(reason) = v {
+                            why.insert(tg.name().into(), json!(reason.to_string()));
+                        }
+                    }
+                    if let Some((tg, Verdict::NotReadable(reason))) = r
+                        .readable_by
+                        .iter()
+                        .find(|(_, v)| matches!(v, Verdict::NotReadable(_)))
+                    {
+                        t.push_str(&format!(" ({tg}: {reason})"));
+                    }
+                    o.insert("readable_by".into(), Value::Object(rb));
+                    if !why.is_empty() {
+                        o.insert("not_readable_because".into(), Value::Object(why));
+                    }
                 }
                 None => {
                     t.push_str(", no matching key");
-                    for tg in server_targets() {
-                        readable.push((tg, None));
-                    }
-                    fields.push(("key", Json::Null));
+                    o.insert("key".into(), Value::Null);
                 }
             }
-            if verify {
-                match verify_or_unauth(path, ring) {
-                    Ok(msg) => {
-                        t.push_str(&format!("; verify: {msg}"));
-                        fields.push(("verify", Json::str(msg)));
-                    }
-                    Err(e) => {
-                        failed = true;
-                        t.push_str(&format!("; verify FAILED: {e}"));
-                        fields.push(("verify", Json::str(format!("failed: {e}"))));
-                    }
-                }
-            }
-            ("encrypted", t)
+            "encrypted"
         }
-        _ => ("unknown", "unknown".into()),
+        _ => "unknown",
     };
-    fields.insert(1, ("class", Json::str(class)));
-    text = format!("{name}: {text}\n");
-    ScanRow {
-        text,
-        json: Json::Obj(fields),
-        class,
-        convention,
-        readable,
-        failed,
+    match &r.verify {
+        Some(VerifyOutcome::Authenticated) => {
+            t.push_str("; verify: ok");
+            o.insert("verify".into(), json!("ok"));
+        }
+        Some(VerifyOutcome::Unauthenticated) => {
+            t.push_str("; verify: decrypted (no integrity to check)");
+            o.insert("verify".into(), json!("decrypted (no integrity to check)"));
+        }
+        Some(VerifyOutcome::Failed(e)) => {
+            t.push_str(&format!("; verify FAILED: {e}"));
+            o.insert("verify".into(), json!(format!("failed: {e}")));
+        }
+        _ => {}
     }
+    // `class` second, as before.
+    let mut obj = Map::new();
+    if let Some(f) = o.remove("file") {
+        obj.insert("file".into(), f);
+    }
+    obj.insert("class".into(), json!(class));
+    obj.extend(o);
+    (
+        format!("{}: {t}\n", mail_label(&r.mail)),
+        Value::Object(obj),
+    )
 }
 
-fn verify_or_unauth(path: &Path, ring: &KeyRing) -> std::result::Result<String, String> {
-    let f = File::open(path).map_err(|e| e.to_string())?;
-    let mut d = Decryptor::new_buf_read(BufReader::new(f), ring).map_err(|e| e.to_string())?;
-    let auth = d.info().is_authenticated();
-    io::copy(&mut d, &mut io::sink())
-        .map_err(|e| mailcrypt::DecryptError::from_io(e).to_string())?;
-    Ok(if auth {
-        "ok".into()
-    } else {
-        "decrypted (no integrity to check)".into()
+fn render_file(f: &FileReport) -> Option<(String, Value)> {
+    Some(match f {
+        FileReport::Index(_) => return None,
+        FileReport::Unparsed(p, shape, e) => (
+            format!("{}: unparsed {} file: {e}\n", p.display(), shape.name()),
+            json!({"file": p.display().to_string(), "class": "unparsed", "shape": shape.name(), "error": e.to_string()}),
+        ),
+        FileReport::Unsupported(p, why) => (
+            format!("{}: not processed: {why}\n", p.display()),
+            json!({"file": p.display().to_string(), "class": "unsupported", "error": why.to_string()}),
+        ),
+        FileReport::Error(e) => (
+            format!("error: {e}\n"),
+            json!({"class": "error", "error": e.to_string()}),
+        ),
+        _ => return None,
     })
 }
 
-struct Log(Option<Mutex<File>>);
-
-impl Log {
-    fn open(path: &Option<PathBuf>) -> Result<Log> {
-        Ok(Log(match path {
-            Some(p) => Some(Mutex::new(
-                OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-                    .with_context(|| format!("opening log {}", p.display()))?,
-            )),
-            None => None,
-        }))
-    }
-
-    fn record(&self, line: &str) -> io::Result<()> {
-        if let Some(m) = &self.0 {
-            let mut f = m
-                .lock()
-                .map_err(|_| io::Error::other("log lock poisoned"))?;
-            f.write_all(line.as_bytes())?;
-            f.write_all(b"\n")?;
-            f.sync_data()?;
+pub fn scan(a: ScanArgs) -> Result<ExitCode> {
+    let keys = load_store_keys(&a.keys)?;
+    let keys_given = !keys.is_empty();
+    let pb = progress("scan");
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut write_err: Option<io::Error> = None;
+    let opts = ScanOptions::new().verify(a.verify).jobs(jobs(a.jobs));
+    let summary = store::scan(&a.dirs, &keys, &opts, |e| {
+        pb.inc(1);
+        let rendered = match &e {
+            ScanEvent::Mail(r) => Some(render_mail(r)),
+            ScanEvent::File(f) => render_file(f),
+            _ => None,
+        };
+        if let Some((text, value)) = rendered {
+            let r = if a.json {
+                writeln!(out, "{value}")
+            } else {
+                out.write_all(text.as_bytes())
+            };
+            if let Err(e) = r {
+                write_err.get_or_insert(e);
+            }
         }
-        Ok(())
-    }
-}
-
-/// Rewrite recipient `index`'s id in `path` from `old` to `new` and
-/// verify the result with a full tag check before it replaces the file.
-fn rewrite_id(path: &Path, index: usize, old: KeyId, new: KeyId, ring: &KeyRing) -> Result<()> {
-    let data_header = {
-        let mut f = BufReader::new(File::open(path)?);
-        Header::read(&mut f)?
-    };
-    let Header::V2(h) = &data_header else {
-        bail!("not a v2 container")
-    };
-    let off = h.key_id_offset(index).context("no such recipient")?;
-    if h.recipients.get(index).map(|r| r.key_id) != Some(old) {
-        bail!("the key id changed since the scan");
-    }
-    replace_file(
-        path,
-        |out| {
-            let mut src = File::open(path)?;
-            let mut head = vec![0u8; off + 32];
-            src.read_exact(&mut head)?;
-            head.get_mut(off..off + 32)
-                .unwrap_or_default()
-                .copy_from_slice(new.as_bytes());
-            out.write_all(&head)?;
-            io::copy(&mut src, out)?;
-            Ok(())
-        },
-        |tmp| verify_full(tmp, ring),
-    )?;
-    Ok(())
-}
-
-/// Run `one` over every mail in parallel with a progress bar; print the
-/// lines it returns and give back (changed, failed) counts.
-fn for_each_mail(
-    mails: &[PathBuf],
-    jobs: Option<usize>,
-    label: &str,
-    verb: &str,
-    one: impl Fn(&Path) -> Result<Option<String>> + Sync,
-) -> Result<(u64, u64)> {
-    let pb = progress(mails.len(), label);
-    let changed = AtomicU64::new(0);
-    let failed = AtomicU64::new(0);
-    let lines: Vec<String> = pool(jobs)?.install(|| {
-        mails
-            .par_iter()
-            .filter_map(|p| {
-                let r = one(p);
-                pb.inc(1);
-                match r {
-                    Ok(Some(msg)) => {
-                        changed.fetch_add(1, Ordering::Relaxed);
-                        Some(msg)
-                    }
-                    Ok(None) => None,
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        Some(format!("{}: NOT {verb}: {e:#}", p.display()))
-                    }
-                }
-            })
-            .collect()
-    });
+    })?;
     pb.finish_and_clear();
-    for l in &lines {
-        println!("{l}");
+    if let Some(e) = write_err {
+        return Err(anyhow!(e).context("writing the report"));
     }
-    Ok((changed.into_inner(), failed.into_inner()))
+    let mut counts: Vec<(String, u64)> = Vec::new();
+    for (k, v) in [
+        ("class empty", summary.empty),
+        ("class plain", summary.plain),
+        ("class encrypted", summary.encrypted),
+        ("class malformed", summary.malformed),
+    ] {
+        if v > 0 {
+            counts.push((k.into(), v));
+        }
+    }
+    for (c, n) in &summary.by_convention {
+        counts.push((format!("key id {c}"), *n));
+    }
+    for (t, c) in &summary.by_target {
+        for (label, n) in [
+            ("readable", c.readable),
+            ("NOT readable", c.not_readable),
+            ("unknown (no matching key given)", c.unknown),
+        ] {
+            if n > 0 {
+                counts.push((format!("{t}: {label}"), n));
+            }
+        }
+    }
+    let failures = [
+        ("verify failed", summary.verify_failed),
+        ("no given key opens it", summary.no_key),
+        ("malformed", summary.malformed),
+        ("unparsed dbox files", summary.unparsed_files),
+        ("unsupported files", summary.unsupported_files),
+        ("errors", summary.errors),
+    ];
+    let clean = summary.is_clean(keys_given);
+    if a.json {
+        let rejections: Vec<Value> = summary
+            .stored_key_rejections
+            .iter()
+            .map(|(attr, t, r)| json!({"attribute": attr, "build": t.name(), "reason": r.to_string()}))
+            .collect();
+        let s = json!({"summary": {
+            "mails": summary.mails,
+            "mail_files": summary.mail_files,
+            "by_shape": summary.by_shape,
+            "counts": counts.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+            "failures": failures.iter().map(|(k, v)| (k.replace(' ', "_"), json!(v))).collect::<Map<_, _>>(),
+            "verified": summary.verified,
+            "ok": clean,
+            "stored_key_rejections": rejections,
+            "index_files": summary.index_files,
+            "index_files_with_plaintext_headers": summary.index_file_examples.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        }});
+        writeln!(out, "{s}")?;
+    } else {
+        if summary.mails == summary.mail_files {
+            writeln!(out, "\nsummary: {} mail files", summary.mails)?;
+        } else {
+            writeln!(
+                out,
+                "\nsummary: {} mails in {} mail files",
+                summary.mails, summary.mail_files
+            )?;
+        }
+        for (k, v) in &summary.by_shape {
+            if summary.by_shape.len() > 1 || *k != "maildir" {
+                writeln!(out, "  layout {k}: {v} mails")?;
+            }
+        }
+        for (k, v) in &counts {
+            writeln!(out, "  {k}: {v}")?;
+        }
+        if summary.verified > 0 {
+            writeln!(out, "  verified: {}", summary.verified)?;
+        }
+        for (k, v) in failures {
+            if v > 0 {
+                writeln!(out, "  FAILED: {k}: {v}")?;
+            }
+        }
+        for (attr, t, r) in &summary.stored_key_rejections {
+            writeln!(out, "  stored key {attr}: rejected by {t}: {r}")?;
+        }
+        if summary.index_files > 0 {
+            writeln!(
+                out,
+                "  note: {} Dovecot index/cache files exist; dovecot.index.cache holds plaintext headers (Subject, From, To, MIME structure) of encrypted mails — mail-crypt does not encrypt them:",
+                summary.index_files
+            )?;
+            for p in &summary.index_file_examples {
+                writeln!(out, "    {}", p.display())?;
+            }
+            if summary.index_files > summary.index_file_examples.len() as u64 {
+                writeln!(
+                    out,
+                    "    … and {} more",
+                    summary.index_files - summary.index_file_examples.len() as u64
+                )?;
+            }
+        }
+        if summary.mails == 0 && summary.unparsed_files + summary.unsupported_files == 0 {
+            writeln!(
+                out,
+                "  note: no mail found (looked for Maildir cur/new/tmp, sdbox dbox-Mails/u.N and mdbox storage/m.N)"
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(code(clean))
 }
 
-pub fn repair(a: RepairArgs) -> Result<std::process::ExitCode> {
-    let ring = load_ring(&a.keys)?;
-    if ring.is_empty() {
-        bail!("repair needs the private key(s) (-k) to verify every rewritten file");
+fn open_log(p: &Option<PathBuf>) -> Result<Option<ChangeLog>> {
+    p.as_ref()
+        .map(|p| ChangeLog::open(p).with_context(|| format!("opening log {}", p.display())))
+        .transpose()
+}
+
+pub fn repair(a: RepairArgs) -> Result<ExitCode> {
+    let keys = load_store_keys(&a.keys)?;
+    if keys.ring().is_empty() {
+        return Err(anyhow!(
+            "repair needs the private key(s) (-k or --attributes) to verify every rewritten file"
+        ));
     }
+    let log = open_log(&a.log)?;
     if let Some(undo) = &a.undo {
-        return repair_undo(undo, &ring, a.apply, &Log::open(&a.log)?);
+        let pb = progress("undo");
+        let s = store::undo(undo, &keys, a.apply, log.as_ref(), |e| {
+            pb.inc(1);
+            pb.suspend(|| match e {
+                UndoEvent::Reverted {
+                    record,
+                    path,
+                    applied,
+                } => println!(
+                    "{}: {} {}",
+                    path.display(),
+                    if applied {
+                        "restored:"
+                    } else {
+                        "would restore:"
+                    },
+                    record.to_line()
+                ),
+                UndoEvent::Failed { what, error } => println!("{what}: NOT undone: {error}"),
+                _ => {}
+            })
+        })
+        .with_context(|| format!("undoing {}", undo.display()))?;
+        pb.finish_and_clear();
+        println!(
+            "undo {}: {} files, {} already undone, {} failed",
+            if a.apply {
+                "applied"
+            } else {
+                "dry run (use --apply to write)"
+            },
+            s.reverted,
+            s.already,
+            s.failed
+        );
+        return Ok(code(s.failed == 0));
     }
     let target = a.target.context("--target is required")?;
     if a.dirs.is_empty() {
-        bail!("no directory given");
+        return Err(anyhow!("no directory given"));
     }
-    let walk = store::walk(&a.dirs)?;
-    let log = Log::open(&a.log)?;
-    let label = if a.apply {
+    let opts = RepairOptions::new(target)
+        .apply(a.apply)
+        .log(log.as_ref())
+        .jobs(jobs(a.jobs));
+    let pb = progress(if a.apply {
         "repair"
     } else {
         "repair (dry run)"
-    };
-    let (c, f) = for_each_mail(&walk.mails, a.jobs, label, "repaired", |p| {
-        repair_one(p, &ring, target, a.apply, &log)
+    });
+    let s = store::repair(&a.dirs, &keys, &opts, |e| {
+        pb.inc(1);
+        pb.suspend(|| match e {
+            RepairEvent::Mail {
+                mail,
+                change,
+                applied,
+            } => match change {
+                Change::KeyId {
+                    old,
+                    old_convention,
+                    new,
+                    new_convention,
+                    ..
+                } => println!(
+                    "{}: {}key id {old} ({old_convention}) -> {new} ({new_convention})",
+                    mail_label(&mail),
+                    if applied { "" } else { "would rewrite " }
+                ),
+                Change::ReencryptedV1 { id, convention } => println!(
+                    "{}: {} v1 -> v2 under folder key {id} ({convention})",
+                    mail_label(&mail),
+                    if applied {
+                        "re-encrypted"
+                    } else {
+                        "would re-encrypt"
+                    }
+                ),
+                _ => {}
+            },
+            RepairEvent::Attribute {
+                path,
+                attribute,
+                old,
+                new,
+                applied,
+            } => println!(
+                "{}: {attribute}: {}stored key id field {old} -> {new}",
+                path.display(),
+                if applied { "" } else { "would rewrite " }
+            ),
+            RepairEvent::Failed { what, error } => println!("{what}: NOT repaired: {error}"),
+            _ => {}
+        })
     })?;
+    pb.finish_and_clear();
+    let mut extra = String::new();
+    if s.reencrypted > 0 {
+        extra.push_str(&format!(
+            ", {} v1 mails {}",
+            s.reencrypted,
+            if a.apply {
+                "re-encrypted"
+            } else {
+                "to re-encrypt"
+            }
+        ));
+    }
+    if s.attributes > 0 {
+        extra.push_str(&format!(
+            ", {} stored keys {}",
+            s.attributes,
+            if a.apply { "fixed" } else { "to fix" }
+        ));
+    }
+    let files = if s.mails == s.mail_files {
+        format!("{} mail files", s.mails)
+    } else {
+        format!("{} mails in {} mail files", s.mails, s.mail_files)
+    };
     println!(
-        "repair {}: {} mail files, {c} {}, {f} failed",
+        "repair {}: {files}, {} {}{extra}, {} failed",
         if a.apply {
             "applied"
         } else {
             "dry run (use --apply to write)"
         },
-        walk.mails.len(),
-        if a.apply { "rewritten" } else { "to rewrite" }
+        s.rewritten,
+        if a.apply { "rewritten" } else { "to rewrite" },
+        s.failed
     );
-    Ok(if f > 0 {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
+    Ok(code(s.failed == 0))
 }
 
-fn repair_one(
-    path: &Path,
-    ring: &KeyRing,
-    target: Target,
-    apply: bool,
-    log: &Log,
-) -> Result<Option<String>> {
-    let MailStatus::Encrypted(m) = inspect_mail(path, ring)? else {
-        return Ok(None);
-    };
-    let Header::V2(h) = &m.header else {
-        return Ok(None);
-    };
-    let Some((idx, k)) = &m.matched else {
-        return Ok(None);
-    };
-    let public = k.key.public_key().clone().with_source_point_form(
-        k.key
-            .source_point_form()
-            .unwrap_or(mailcrypt::keys::PointForm::Uncompressed),
-    );
-    let want_conv = target.id_convention(&public);
-    let Some(want) = public.id(want_conv) else {
-        return Ok(None);
-    };
-    if want == k.id {
-        return Ok(None);
-    }
-    if h.integrity() == Integrity::None {
-        bail!("flag NONE: no integrity protection, the rewrite could not be verified");
-    }
-    // Absolute path, so `--undo` works from any directory.
-    let abs = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let line = format!("{}\t{idx}\t{}\t{}", abs.display(), k.id, want);
-    if !apply {
-        return Ok(Some(format!(
-            "{}: would rewrite key id {} ({}) -> {} ({want_conv})",
-            path.display(),
-            k.id,
-            k.convention,
-            want
-        )));
-    }
-    rewrite_id(path, *idx, k.id, want, ring)?;
-    log.record(&line)?;
-    Ok(Some(format!(
-        "{}: key id {} ({}) -> {} ({want_conv})",
-        path.display(),
-        k.id,
-        k.convention,
-        want
-    )))
-}
-
-/// Find a mail again after Dovecot may have renamed it: a Maildir name
-/// keeps its base (before `:2,`) when flags change and moves from `new/`
-/// to `cur/`.
-fn locate_maildir_file(path: &Path) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path.to_path_buf());
-    }
-    let name = path.file_name()?.to_str()?;
-    let base = name.split(':').next()?;
-    let dir = path.parent()?;
-    let folder = dir.parent()?;
-    for sub in [dir.to_path_buf(), folder.join("cur"), folder.join("new")] {
-        let Ok(entries) = fs::read_dir(&sub) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            if n.split(':').next() == Some(base) {
-                return Some(e.path());
-            }
-        }
-    }
-    None
-}
-
-fn repair_undo(
-    log_path: &Path,
-    ring: &KeyRing,
-    apply: bool,
-    log: &Log,
-) -> Result<std::process::ExitCode> {
-    let text =
-        fs::read_to_string(log_path).with_context(|| format!("reading {}", log_path.display()))?;
-    let mut failed = 0;
-    let mut done = 0;
-    for line in text.lines().rev().filter(|l| !l.trim().is_empty()) {
-        let f: Vec<&str> = line.split('\t').collect();
-        let [path, idx, old, new] = f.as_slice() else {
-            bail!("malformed log line: {line}");
-        };
-        let (Some(old), Some(new), Ok(idx)) = (
-            KeyId::from_hex(old),
-            KeyId::from_hex(new),
-            idx.parse::<usize>(),
-        ) else {
-            bail!("malformed log line: {line}");
-        };
-        let Some(found) = locate_maildir_file(Path::new(path)) else {
-            failed += 1;
-            println!("{path}: NOT undone: the file no longer exists (expunged?)");
-            continue;
-        };
-        let path = found.as_path();
-        let current = match inspect_mail(path, ring) {
-            Ok(MailStatus::Encrypted(m)) => match &m.header {
-                Header::V2(h) => h.recipients.get(idx).map(|r| r.key_id),
-                _ => None,
-            },
-            _ => None,
-        };
-        if current == Some(old) {
-            continue; // already undone
-        }
-        if current != Some(new) {
-            failed += 1;
-            println!(
-                "{}: NOT undone: the key id is neither the logged old nor new id",
-                path.display()
-            );
-            continue;
-        }
-        if !apply {
-            println!("{}: would restore key id {old}", path.display());
-            done += 1;
-            continue;
-        }
-        match rewrite_id(path, idx, new, old, ring) {
-            Ok(()) => {
-                log.record(&format!("{}\t{idx}\t{new}\t{old}", path.display()))?;
-                println!("{}: key id restored to {old}", path.display());
-                done += 1;
-            }
-            Err(e) => {
-                failed += 1;
-                println!("{}: NOT undone: {e:#}", path.display());
-            }
-        }
-    }
-    println!(
-        "undo {}: {done} files, {failed} failed",
-        if apply {
-            "applied"
-        } else {
-            "dry run (use --apply to write)"
-        }
-    );
-    Ok(if failed > 0 {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
-}
-
-pub fn rekey(a: RekeyArgs) -> Result<std::process::ExitCode> {
-    let ring = load_ring(&a.keys)?;
-    if ring.is_empty() {
-        bail!("rekey needs the old private key(s) (-k)");
-    }
+pub fn rekey(a: RekeyArgs) -> Result<ExitCode> {
+    let keys = load_store_keys(&a.keys)?;
     let to = PublicKey::from_bytes(
         &fs::read(&a.to).with_context(|| format!("reading {}", a.to.display()))?,
     )
     .with_context(|| format!("loading {}", a.to.display()))?;
-    let enc = Encryptor::new(vec![to.clone()])
-        .target(a.target)
-        .algorithm(&a.cipher)?;
-    let new_id = to
-        .id(a.target.id_convention(&to))
-        .unwrap_or_else(|| to.canonical_id());
-    let full_verify = ring.find(&new_id).is_some();
-    let walk = store::walk(&a.dirs)?;
-    let log = Log::open(&a.log)?;
-    let label = if a.dry_run {
+    let log = open_log(&a.log)?;
+    let mut opts = RekeyOptions::new(to, a.target);
+    opts.cipher = a.cipher.clone();
+    opts.dry_run = a.dry_run;
+    opts.log = log.as_ref();
+    opts.jobs = jobs(a.jobs);
+    let pb = progress(if a.dry_run {
         "rekey (dry run)"
     } else {
         "rekey"
-    };
-    let (c, f) = for_each_mail(&walk.mails, a.jobs, label, "rekeyed", |p| {
-        rekey_one(p, &ring, &enc, new_id, a.dry_run, full_verify, &log)
+    });
+    let s = store::rekey(&a.dirs, &keys, &opts, |e| {
+        pb.inc(1);
+        pb.suspend(|| match e {
+            RekeyEvent::Mail {
+                path,
+                old,
+                new,
+                applied,
+            } => println!(
+                "{}: {} from {old} to {new}",
+                path.display(),
+                if applied {
+                    "re-encrypted"
+                } else {
+                    "would re-encrypt"
+                }
+            ),
+            RekeyEvent::Failed { what, error } => println!("{what}: NOT rekeyed: {error}"),
+            _ => {}
+        })
     })?;
+    pb.finish_and_clear();
     println!(
-        "rekey {}: {} mail files, {c} {}, {f} failed; new files verified {}",
+        "rekey {}: {} mail files, {} {}, {} failed; new files verified {}",
         if a.dry_run { "dry run" } else { "applied" },
-        walk.mails.len(),
+        s.mails,
+        s.rekeyed,
         if a.dry_run {
             "to re-encrypt"
         } else {
             "re-encrypted"
         },
-        if full_verify {
+        s.failed,
+        if s.full_verify {
             "by full decryption with the new private key"
         } else {
             "by re-reading their bytes (give the new private key with -k for a full check)"
         }
     );
-    Ok(if f > 0 {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
+    Ok(code(s.failed == 0))
 }
 
-fn sha256(data: &[u8]) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(data).into()
-}
-
-struct HashingWriter<'a, W: Write> {
-    inner: &'a mut W,
-    hasher: sha2::Sha256,
-}
-
-impl<W: Write> Write for HashingWriter<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        use sha2::Digest;
-        let n = self.inner.write(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn rekey_one(
-    path: &Path,
-    ring: &KeyRing,
-    enc: &Encryptor,
-    new_id: KeyId,
-    dry_run: bool,
-    full_verify: bool,
-    log: &Log,
-) -> Result<Option<String>> {
-    let MailStatus::Encrypted(m) = inspect_mail(path, ring)? else {
-        return Ok(None);
-    };
-    if let Header::V2(h) = &m.header
-        && h.recipients.len() == 1
-        && h.recipients.first().map(|r| r.key_id) == Some(new_id)
-    {
-        return Ok(None); // already rekeyed: resumable
-    }
-    let Some((_, k)) = &m.matched else {
-        bail!("no given key opens it")
-    };
-    if dry_run {
-        return Ok(Some(format!(
-            "{}: would re-encrypt from {} to {new_id}",
-            path.display(),
-            k.id
-        )));
-    }
-    let plain_hash = Mutex::new([0u8; 32]);
-    let file_hash = Mutex::new([0u8; 32]);
-    replace_file(
-        path,
-        |out| {
-            use sha2::Digest;
-            let src = BufReader::new(File::open(path)?);
-            let mut dec = Decryptor::new_verified(src, ring)
-                .map_err(|e| io::Error::other(e.to_string()))?
-                .use_source_buffer();
-            let mut hw = HashingWriter {
-                inner: out,
-                hasher: sha2::Sha256::new(),
-            };
-            let mut w = enc
-                .wrap_output(&mut hw)
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            let mut ph = sha2::Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = dec.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                ph.update(buf.get(..n).unwrap_or_default());
-                w.write_all(buf.get(..n).unwrap_or_default())?;
-            }
-            w.finish()?;
-            *plain_hash.lock().map_err(|_| io::Error::other("lock"))? = ph.finalize().into();
-            *file_hash.lock().map_err(|_| io::Error::other("lock"))? = hw.hasher.finalize().into();
-            Ok(())
-        },
-        |tmp| {
-            if full_verify {
-                let f = File::open(tmp).map_err(|e| e.to_string())?;
-                let mut d = Decryptor::new_verified(BufReader::new(f), ring)
-                    .map_err(|e| e.to_string())?
-                    .use_source_buffer();
-                let mut h = HashingWriter {
-                    inner: &mut io::sink(),
-                    hasher: <sha2::Sha256 as sha2::Digest>::new(),
-                };
-                io::copy(&mut d, &mut h).map_err(|e| e.to_string())?;
-                let got: [u8; 32] = sha2::Digest::finalize(h.hasher).into();
-                if got != *plain_hash.lock().map_err(|_| "lock")? {
-                    return Err("re-encrypted file decrypts to different bytes".into());
-                }
-            } else {
-                let data = fs::read(tmp).map_err(|e| e.to_string())?;
-                if sha256(&data) != *file_hash.lock().map_err(|_| "lock")? {
-                    return Err("re-encrypted file reads back different bytes".into());
-                }
-            }
-            Ok(())
-        },
-    )?;
-    log.record(&format!("{}\trekey\t{}\t{new_id}", path.display(), k.id))?;
-    Ok(Some(format!(
-        "{}: re-encrypted from {} to {new_id}",
-        path.display(),
-        k.id
-    )))
-}
-
-pub fn decrypt_store(a: DecryptStoreArgs) -> Result<std::process::ExitCode> {
-    let ring = load_ring(&a.keys)?;
-    match (&a.dst, a.in_place) {
-        (Some(_), true) => bail!("give either DST or --in-place, not both"),
-        (None, false) => bail!("give DST, or --in-place to replace the mails in SRC"),
-        _ => {}
-    }
-    if let Some(dst) = &a.dst
-        && dst.exists()
-        && fs::read_dir(dst)?.next().is_some()
-    {
-        bail!("{} exists and is not empty", dst.display());
-    }
-    let walk = store::walk(&[&a.src])?;
-    if let Some(dst) = &a.dst {
-        // The copy belongs to whoever owns the source (the mail user when
-        // run as root), and keeps every folder, empty `cur/`/`tmp/` too.
-        mirror_dirs(&a.src, dst)?;
-    }
-    let pb = progress(walk.mails.len(), "decrypt-store");
-    let failed = AtomicU64::new(0);
-    let bytes = AtomicU64::new(0);
-    let errors: Vec<String> = pool(a.jobs)?.install(|| {
-        walk.mails
-            .par_iter()
-            .filter_map(|p| {
-                let r = decrypt_store_one(p, &a, &ring);
-                pb.inc(1);
-                match r {
-                    Ok(n) => {
-                        bytes.fetch_add(n, Ordering::Relaxed);
-                        None
-                    }
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        Some(format!("{}: {e:#}", p.display()))
-                    }
-                }
-            })
-            .collect()
-    });
-    pb.finish_and_clear();
-    if let Some(dst) = &a.dst {
-        // Control and index files are copied as they are: Dovecot takes
-        // sizes from the Maildir file names (plaintext sizes) and its cache
-        // holds only plaintext-derived data, so they stay valid, and the
-        // mailbox GUIDs, UIDs and flags survive.
-        for p in walk.other_files.iter().chain(&walk.index_files) {
-            let rel = p.strip_prefix(&a.src).unwrap_or(p);
-            let to = dst.join(rel);
-            if let Some(parent) = to.parent() {
-                fs::create_dir_all(parent)?;
-            }
-            fs::copy(p, &to).with_context(|| format!("copying {}", p.display()))?;
-            copy_owner(p, &to)?;
+pub fn decrypt_store(a: DecryptStoreArgs) -> Result<ExitCode> {
+    let keys = load_store_keys(&a.keys)?;
+    let destination = match (&a.dst, a.in_place) {
+        (Some(_), true) => return Err(anyhow!("give either DST or --in-place, not both")),
+        (None, false) => {
+            return Err(anyhow!(
+                "give DST, or --in-place to replace the mails in SRC"
+            ));
         }
-    }
-    for e in &errors {
-        println!("{e}");
-    }
-    let f = failed.into_inner();
+        (Some(d), false) => Destination::Copy(d.clone()),
+        (None, true) => Destination::InPlace,
+    };
+    let opts = DecryptStoreOptions::new(destination)
+        .raw(a.raw)
+        .jobs(jobs(a.jobs));
+    let pb = progress("decrypt-store");
+    let s = store::decrypt_store(&a.src, &keys, &opts, |e| {
+        pb.inc(1);
+        if let DecryptStoreEvent::Failed { what, error } = e {
+            pb.suspend(|| println!("{what}: {error}"));
+        }
+    })?;
+    pb.finish_and_clear();
     println!(
         "decrypt-store: {} mail files, {} failed, {} plaintext bytes written",
-        walk.mails.len(),
-        f,
-        bytes.into_inner()
+        s.mails, s.failed, s.bytes
     );
-    if !walk.index_files.is_empty() {
+    if s.dbox_mails > 0 {
+        println!(
+            "note: {} mails came from dbox files and were written as a Maildir++ tree; their flags and keywords live in Dovecot's index, which mailcrypt does not read: see docs/migration.md (\"dbox stores\") to bring them back with doveadm",
+            s.dbox_mails
+        );
+    }
+    if s.without_mailbox > 0 {
+        println!(
+            "note: {} mdbox mails had no mailbox name (no B metadata) and went to .mailcrypt-no-mailbox",
+            s.without_mailbox
+        );
+    }
+    if s.index_files > 0 {
         println!(
             "note: {} Dovecot index/cache files hold plaintext headers of these mails; they were {}",
-            walk.index_files.len(),
+            s.index_files,
             if a.in_place {
                 "left as they are"
+            } else if s.dbox_mails > 0 {
+                "not copied"
             } else {
                 "copied as they are"
             }
         );
     }
-    Ok(if f > 0 {
-        std::process::ExitCode::FAILURE
-    } else {
-        std::process::ExitCode::SUCCESS
-    })
-}
-
-/// Decrypt (and, unless `raw`, decompress) a mail into `out` in one
-/// streaming pass. Every caller writes into a temporary file that is only
-/// kept when this returns `Ok`, and the final read fails on a bad tag or
-/// HMAC, so nothing unauthenticated is kept. When decompression fails
-/// first (tampered data fed to it), the mail is authenticated separately
-/// so that the error names the real cause.
-fn write_plain(path: &Path, ring: &KeyRing, raw: bool, out: &mut dyn Write) -> io::Result<u64> {
-    let f = BufReader::new(File::open(path)?);
-    let dec = Decryptor::new_buf_read(f, ring).map_err(|e| io::Error::other(e.to_string()))?;
-    if raw {
-        let mut d = dec;
-        return io::copy(&mut d, out);
-    }
-    match mailcrypt::compress::decompress_to(dec, out) {
-        Ok((_, n)) => Ok(n),
-        Err(e) => {
-            let f = BufReader::new(File::open(path)?);
-            match Decryptor::new_verified(f, ring) {
-                Err(auth) => Err(io::Error::other(auth.to_string())),
-                Ok(_) => Err(e),
-            }
-        }
-    }
-}
-
-/// Create every directory of `src` under `dst` with the same mode and
-/// owner.
-fn mirror_dirs(src: &Path, dst: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let rel = dir.strip_prefix(src).unwrap_or(Path::new(""));
-        let to = dst.join(rel);
-        fs::create_dir_all(&to).with_context(|| format!("creating {}", to.display()))?;
-        let meta = fs::metadata(&dir)?;
-        fs::set_permissions(
-            &to,
-            fs::Permissions::from_mode(meta.permissions().mode() & 0o7777),
-        )?;
-        copy_owner(&dir, &to)?;
-        for e in fs::read_dir(&dir)? {
-            let e = e?;
-            if e.file_type()?.is_dir() {
-                stack.push(e.path());
-            }
-        }
-    }
-    Ok(())
-}
-
-fn copy_owner(from: &Path, to: &Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let (m, t) = (fs::metadata(from)?, fs::metadata(to)?);
-    if (m.uid(), m.gid()) != (t.uid(), t.gid()) {
-        std::os::unix::fs::chown(to, Some(m.uid()), Some(m.gid()))
-            .with_context(|| format!("chown {}", to.display()))?;
-    }
-    Ok(())
-}
-
-fn decrypt_store_one(path: &Path, a: &DecryptStoreArgs, ring: &KeyRing) -> Result<u64> {
-    let status = inspect_mail(path, ring)?;
-    let encrypted = matches!(status, MailStatus::Encrypted(_));
-    if let MailStatus::Malformed(e) = &status {
-        bail!("malformed container: {e}");
-    }
-    if a.in_place {
-        if !encrypted {
-            return Ok(0);
-        }
-        let n = AtomicU64::new(0);
-        replace_file(
-            path,
-            |out| {
-                let k = write_plain(path, ring, a.raw, out)?;
-                n.store(k, Ordering::Relaxed);
-                Ok(())
-            },
-            // The source was authenticated before a byte was written; check
-            // that everything reached the disk.
-            |tmp| match fs::metadata(tmp) {
-                Ok(m) if m.len() == n.load(Ordering::Relaxed) => Ok(()),
-                Ok(m) => Err(format!(
-                    "wrote {} bytes, expected {}",
-                    m.len(),
-                    n.load(Ordering::Relaxed)
-                )),
-                Err(e) => Err(e.to_string()),
-            },
-        )?;
-        return Ok(n.into_inner());
-    }
-    let dst = a.dst.as_ref().context("no destination")?;
-    let rel = path.strip_prefix(&a.src).unwrap_or(path);
-    let to = dst.join(rel);
-    if let Some(parent) = to.parent() {
-        fs::create_dir_all(parent)?;
-    }
-    let meta = fs::metadata(path)?;
-    let mut out = crate::atomic::AtomicFile::create(&to)?;
-    {
-        use std::os::unix::fs::MetadataExt;
-        out.set_mode_owner(meta.mode(), meta.uid(), meta.gid())?;
-    }
-    let n = if encrypted {
-        write_plain(path, ring, a.raw, &mut out)?
-    } else {
-        let mut f = File::open(path)?;
-        io::copy(&mut f, &mut out)?
-    };
-    out.set_modified(meta.modified()?)?;
-    out.commit()?;
-    Ok(n)
+    Ok(code(s.failed == 0))
 }
