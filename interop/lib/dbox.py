@@ -36,8 +36,6 @@ Writes $INTEROP_OUT/dbox.tsv (the columns of matrix.tsv) and dbox.txt. Python 3 
 library only; exit status 1 when a cell is FAIL.
 """
 
-import concurrent.futures as cf
-import csv
 import hashlib
 import json
 import os
@@ -319,31 +317,10 @@ def with_attr(args, attr):
 
 
 # --- a flow: one store, one operation, one reader ------------------------------------------------
-class Flow:
-    def __init__(self, store, op, reader, key):
-        self.store, self.op, self.reader, self.key = store, op, reader, key
-        self.writer = "%s:%s" % (store.name, op)
-        self.rows = []
-        self.dir = os.path.join(DWORK, re.sub(r"[^A-Za-z0-9._-]+", "_", "%s-%s-%s" % (store.name, op, reader.name)))
-        shutil.rmtree(self.dir, ignore_errors=True)
-        os.makedirs(self.dir)
-        self.log = os.path.join(self.dir, "mailcrypt.log")
-        self.steps = 0
-
-    def step_no(self):
-        self.steps += 1
-        return self.steps
-
-    def cell(self, phase, item, expected, status, detail=""):
-        c = M.mkcell("dbox", self.writer, self.reader.label, self.key, phase, item)
-        c["cell"] = "dbox:" + c["cell"]
-        self.rows.append(dict(c, expected=expected, status=status, detail=detail))
-
-    def check(self, phase, probs, ok_detail=""):
-        if probs:
-            self.cell(phase, "-", "ok", "FAIL", "; ".join(probs)[:1500])
-        else:
-            self.cell(phase, "-", "ok", "ok", ok_detail)
+class Flow(S.Flow):
+    """one store, one operation, one reader (store.py's Flow: cells, checks, work dir)"""
+    KIND = "dbox"
+    WORKDIR = DWORK
 
     def mc(self, args):
         return S.mc(args, self.log)
@@ -757,7 +734,8 @@ def guarded(fn, *args):
 def main():
     t0 = time.time()
     builds = {n: M.Build(n) for n in M.BUILDS}
-    os.makedirs(DWORK, exist_ok=True)
+    shutil.rmtree(DWORK, ignore_errors=True)
+    os.makedirs(DWORK)
     dstores = load_dbox_stores()
     ustores = [load_userkey_maildir(e) for e in ("upstream", "old-v1")]
     ustores += [s for s in dstores.values() if s.crypt == "user"]
@@ -772,20 +750,13 @@ def main():
         for s in single:
             for rn in builds:
                 add(flow_read, (s, builds[rn]), (s.name + ":read", builds[rn].label))
-    if "repair" in CELLS:
-        for s in mixed:
-            for t in TARGETS:
-                for rn in S.TARGET_READERS[t]:
-                    if rn in builds:
-                        add(flow_repair, (s, t, builds[rn]), ("%s:repair:%s" % (s.name, S.SHORT_T[t]),
-                                                              builds[rn].label))
-    if "userkey" in CELLS:
-        for s in ustores:
-            for t in TARGETS:
-                for rn in S.TARGET_READERS[t]:
-                    if rn in builds:
-                        add(flow_userkey, (s, t, builds[rn]), ("%s:repair:%s" % (s.name, S.SHORT_T[t]),
-                                                               builds[rn].label))
+    # every target T with each of T's builds
+    pairs = [(t, builds[rn]) for t in TARGETS for rn in S.TARGET_READERS[t] if rn in builds]
+    for group, fn, stores in (("repair", flow_repair, mixed), ("userkey", flow_userkey, ustores)):
+        if group in CELLS:
+            for s in stores:
+                for t, b in pairs:
+                    add(fn, (s, t, b), ("%s:repair:%s" % (s.name, S.SHORT_T[t]), b.label))
     if "decrypt" in CELLS:
         # one reader without mail_crypt per store: `new`, plus v24 for the mixed stores
         for s in dstores.values():
@@ -796,29 +767,7 @@ def main():
         for s in mixed:
             add(flow_rekey, (s,), (s.name + ":rekey", "mailcrypt"))
 
-    rows = []
-    with cf.ThreadPoolExecutor(max_workers=M.JOBS) as ex:
-        futs = [ex.submit(guarded, fn, *args) for fn, args, _k in jobs]
-        for fu in futs:
-            rows.extend(fu.result())
-    with open(os.path.join(M.OUT, "dbox.tsv"), "w") as f:
-        f.write("\t".join(M.COLS) + "\n")
-        for r in rows:
-            f.write("\t".join(str(r[c]).replace("\t", " ").replace("\n", " ") for c in M.COLS) + "\n")
-    text = render(rows, [k for _fn, _a, k in jobs])
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("ok", "expected-fail", "FAIL", "skipped")}
-    bad = [r for r in rows if r["status"] == "FAIL"]
-    if bad:
-        text += "\nUNEXPECTED DBOX CELLS (%d):\n" % len(bad)
-        for r in bad:
-            text += "  FAIL %s: expected %s; %s\n" % (r["cell"], r["expected"], r["detail"])
-    summary = "dbox: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped (%.0f s)" % (
-        len(rows), counts["ok"], counts["expected-fail"], counts["FAIL"], counts["skipped"], time.time() - t0)
-    with open(os.path.join(M.OUT, "dbox.txt"), "w") as f:
-        f.write(text + "\n" + summary + "\n")
-    sys.stdout.write("\n" + text + summary + "\n")
-    sys.stdout.flush()
-    return 1 if bad else 0
+    return S.run_and_report(jobs, guarded, render, "dbox", "DBOX", t0)
 
 
 if __name__ == "__main__":

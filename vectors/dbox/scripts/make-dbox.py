@@ -72,11 +72,7 @@ def conf(b, d, lay, crypt):
 dv = DB.dv
 
 
-def give(path):
-    for dp, dn, fn in os.walk(path):
-        os.chown(dp, 65534, 65534)
-        for n in fn:
-            os.chown(os.path.join(dp, n), 65534, 65534)
+give = DB.give
 
 
 # store name -> (layout, crypt, steps); a step is (env, "crypt"|"plain", box, n) or (env, "create", box)
