@@ -20,14 +20,20 @@
 #    them off): the Maildir stores in vectors/stores/ are rewritten by
 #    `mailcrypt repair` / `rekey` / `decrypt-store` and the real builds must serve
 #    every mail exactly (before repair they must fail on the mails they cannot read).
+# 4b. Runs the dbox and per-user store cells (interop/lib/dbox.py, issue 14;
+#    INTEROP_DBOX=0 turns them off): the sdbox/mdbox stores of vectors/dbox/ (one per
+#    build, two written by upstream and new in turn, one with per-user keys) and the
+#    per-user Maildir stores vectors/userkeys/{upstream,old-v1} go through `mailcrypt
+#    decrypt-store`, `repair --target T` (+ undo), `scan --json` and `rekey` (must
+#    refuse dbox); each real build reads each store with one `doveadm fetch`.
 # 5. Runs the key cells (interop/lib/keys.py, issue 4; INTEROP_KEYS=0 turns them
 #    off): every build uses private/public key files mailcrypt wrote (PEM, `2:`,
 #    JWK; generated and converted; with and without password) as its global keys,
 #    and reads the per-user stores of vectors/userkeys/ after mailcrypt rewrote
 #    their user and folder key strings.
 # 6. Prints the matrix, the store and the key cells, writes $INTEROP_OUT/matrix.tsv,
-#    stores.tsv and keys.tsv, and ends with one line
-#      interop: N cells: A ok, B expected-fail, C FAIL, D skipped (matrix M, stores S, keys K)
+#    stores.tsv, dbox.tsv and keys.tsv, and ends with one line
+#      interop: N cells: A ok, B expected-fail, C FAIL, D skipped (matrix M, stores S, keys K, dbox X)
 #    Exit status 0 only when no cell is FAIL.
 #
 # Environment:
@@ -42,6 +48,8 @@
 #   INTEROP_REQUIRE_USERKEYS=1     count skipped per-user cells as FAIL
 #   INTEROP_STORES=1|0             store cells: repair / rekey / decrypt-store (default 1)
 #   INTEROP_KEYS=1|0               key cells: mailcrypt-written keys in the builds (default 1)
+#   INTEROP_DBOX=1|0               dbox / per-user store cells (default 1)
+#   INTEROP_DBOX_CELLS="read decrypt repair userkey rekey"   only these dbox cell groups
 #   INTEROP_JOBS=N                 parallel cells (default: CPUs)
 #   INTEROP_MATRIX_KEYS="p256c x25519"   matrix cells for these keys only (default: all)
 #   INTEROP_MATRIX_MODES="v2-samecalg c:*"  matrix cells for these modes only (fnmatch patterns)
@@ -72,6 +80,12 @@ BUILDS=${INTEROP_BUILDS:-$INTEROP_ALL_BUILDS}
 STORES=${INTEROP_STORES:-1}
 case "$STORES" in 0|1) ;; *) die "INTEROP_STORES must be 0 or 1, not '$STORES'" ;; esac
 KEYCELLS=${INTEROP_KEYS:-1}
+DBOXCELLS=${INTEROP_DBOX:-1}
+case "$DBOXCELLS" in 0|1) ;; *) die "INTEROP_DBOX must be 0 or 1, not '$DBOXCELLS'" ;; esac
+if [ "$DBOXCELLS" = 1 ]; then
+    [ -f "$REPO_DIR/vectors/dbox/manifest.tsv" ] \
+        || die "INTEROP_DBOX=1 needs the dbox stores in $REPO_DIR/vectors/dbox (or set INTEROP_DBOX=0)"
+fi
 case "$KEYCELLS" in 0|1) ;; *) die "INTEROP_KEYS must be 0 or 1, not '$KEYCELLS'" ;; esac
 if [ "$KEYCELLS" = 1 ]; then
     [ -f "$REPO_DIR/vectors/userkeys/new/dovecot-attributes" ] \
@@ -185,7 +199,7 @@ INTEROP_OUT=$(cd "$INTEROP_OUT" && pwd)
 WORK=$INTEROP_OUT/work
 rm -rf "$WORK" "$INTEROP_OUT/matrix.tsv" "$INTEROP_OUT/matrix.txt" "$INTEROP_OUT/summary.txt" \
     "$INTEROP_OUT/builds.tsv" "$INTEROP_OUT/stores.tsv" "$INTEROP_OUT/stores.txt" \
-    "$INTEROP_OUT/keys.tsv" "$INTEROP_OUT/keys.txt"
+    "$INTEROP_OUT/keys.tsv" "$INTEROP_OUT/keys.txt" "$INTEROP_OUT/dbox.tsv" "$INTEROP_OUT/dbox.txt"
 mkdir -p "$WORK/keys" "$WORK/plain"
 T_MAT=$SECONDS
 
@@ -316,6 +330,13 @@ if [ "$STORES" = 1 ]; then
 fi
 T_STORES=$((SECONDS - T_STORES))
 
+# --- 5b. the dbox and per-user store cells (issue 14) ----------------------------------------
+T_DBOX=$SECONDS
+if [ "$DBOXCELLS" = 1 ]; then
+    python3 "$HERE/lib/dbox.py" || rc=$?
+fi
+T_DBOX=$((SECONDS - T_DBOX))
+
 # --- 6. the key cells (issue 4) -------------------------------------------------------------
 T_KEYS=$SECONDS
 if [ "$KEYCELLS" = 1 ]; then
@@ -325,9 +346,9 @@ T_KEYS=$((SECONDS - T_KEYS))
 
 # one summary line over the matrix, the store and the key cells -> summary.txt
 summarize() {
-    python3 - "$INTEROP_OUT" "$STORES" "$KEYCELLS" <<'EOF'
+    python3 - "$INTEROP_OUT" "$STORES" "$KEYCELLS" "$DBOXCELLS" <<'EOF'
 import csv, os, sys
-out, stores, keys = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1"
+out, stores, keys, dbox = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", sys.argv[4] == "1"
 def statuses(name):
     p = os.path.join(out, name)
     if not os.path.exists(p):
@@ -337,15 +358,16 @@ def statuses(name):
 m = statuses("matrix.tsv")
 s = statuses("stores.tsv") if stores else []
 k = statuses("keys.tsv") if keys else []
-if m is None or s is None or k is None:
+d = statuses("dbox.tsv") if dbox else []
+if m is None or s is None or k is None or d is None:
     print("interop: the %s did not complete" % ("matrix" if m is None else "store cells" if s is None
-                                                 else "key cells"))
+                                                 else "key cells" if k is None else "dbox cells"))
     sys.exit(1)
-st = m + s + k
+st = m + s + k + d
 n = {c: st.count(c) for c in ("ok", "expected-fail", "FAIL", "skipped")}
-print("interop: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped (matrix %d, stores %s, keys %s)" % (
+print("interop: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped (matrix %d, stores %s, keys %s, dbox %s)" % (
     len(st), n["ok"], n["expected-fail"], n["FAIL"], n["skipped"], len(m), len(s) if stores else "off",
-    len(k) if keys else "off"))
+    len(k) if keys else "off", len(d) if dbox else "off"))
 EOF
 }
 summarize > "$INTEROP_OUT/summary.txt.new" || rc=1
@@ -364,6 +386,6 @@ if [ "$rc" -eq 0 ] && [ "${INTEROP_KEEP:-0}" != 1 ]; then
 else
     log "work dir kept: $WORK"
 fi
-log "install/check $T_INSTALL s, matrix $T_MAT s, stores $T_STORES s, keys $T_KEYS s, total $((SECONDS - T_START)) s; results in $INTEROP_OUT"
+log "install/check $T_INSTALL s, matrix $T_MAT s, stores $T_STORES s, dbox $T_DBOX s, keys $T_KEYS s, total $((SECONDS - T_START)) s; results in $INTEROP_OUT"
 cat "$INTEROP_OUT/summary.txt"
 exit "$rc"

@@ -342,6 +342,9 @@ class Home:
 
 # --- a flow: one store, one operation, one reader -----------------------------------
 class Flow:
+    KIND = "store"            # direction column and cell prefix (dbox.py: "dbox")
+    WORKDIR = SWORK
+
     def __init__(self, store, op, reader, key):
         self.store = store
         self.op = op              # e.g. "repair:2.3"
@@ -349,8 +352,8 @@ class Flow:
         self.key = key            # the reader's mail_crypt key ("-" = mail_crypt off)
         self.writer = "%s:%s" % (store.name, op)
         self.rows = []
-        self.dir = os.path.join(SWORK, re.sub(r"[^A-Za-z0-9._-]+", "_",
-                                              "%s-%s-%s-%s" % (store.name, op, reader.name, key)))
+        self.dir = os.path.join(self.WORKDIR, re.sub(r"[^A-Za-z0-9._-]+", "_",
+                                                     "%s-%s-%s-%s" % (store.name, op, reader.name, key)))
         os.makedirs(self.dir, exist_ok=True)
         self.log = os.path.join(self.dir, "mailcrypt.log")
         self.steps = 0
@@ -360,8 +363,8 @@ class Flow:
         return self.steps
 
     def cell(self, phase, item, expected, status, detail=""):
-        c = M.mkcell("store", self.writer, self.reader.label, self.key, phase, item)
-        c["cell"] = "store:" + c["cell"]
+        c = M.mkcell(self.KIND, self.writer, self.reader.label, self.key, phase, item)
+        c["cell"] = self.KIND + ":" + c["cell"]
         self.rows.append(dict(c, expected=expected, status=status, detail=detail))
 
     def check(self, phase, probs, ok_detail=""):
@@ -785,29 +788,36 @@ def main():
                 add(flow_decrypt_store, (comp[env], "copy", builds[rn], False, False),
                     ("%s:decrypt-store" % comp[env].name, lab(rn), "-"))
 
+    return run_and_report(jobs, guarded, render, "stores", "STORE", t0)
+
+
+def run_and_report(jobs, guard, render_fn, base, what, t0):
+    """run the flows (jobs: (fn, args, group key)) in parallel, write $INTEROP_OUT/<base>.tsv and
+    <base>.txt, print the table and the summary; exit status 1 when a cell is FAIL"""
     rows = []
     with cf.ThreadPoolExecutor(max_workers=M.JOBS) as ex:
-        futs = [ex.submit(guarded, fn, *args) for fn, args, _k in jobs]
+        futs = [ex.submit(guard, fn, *args) for fn, args, _k in jobs]
         for fu in futs:
             rows.extend(fu.result())
 
-    with open(os.path.join(OUT, "stores.tsv"), "w") as f:
+    tsv = os.path.join(OUT, base + ".tsv")
+    with open(tsv, "w") as f:
         f.write("\t".join(M.COLS) + "\n")
         for r in rows:
             f.write("\t".join(str(r[c]).replace("\t", " ").replace("\n", " ") for c in M.COLS) + "\n")
-    text = render(rows, [k for _fn, _a, k in jobs])
+    text = render_fn(rows, [k for _fn, _a, k in jobs])
     counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("ok", "expected-fail", "FAIL", "skipped")}
     bad = [r for r in rows if r["status"] == "FAIL"]
     if bad:
-        text += "\nUNEXPECTED STORE CELLS (%d):\n" % len(bad)
+        text += "\nUNEXPECTED %s CELLS (%d):\n" % (what, len(bad))
         for r in bad:
             text += "  FAIL %s: expected %s; %s\n" % (r["cell"], r["expected"], r["detail"])
-    summary = "stores: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped" % (
-        len(rows), counts["ok"], counts["expected-fail"], counts["FAIL"], counts["skipped"])
-    with open(os.path.join(OUT, "stores.txt"), "w") as f:
+    summary = "%s: %d cells: %d ok, %d expected-fail, %d FAIL, %d skipped" % (
+        base, len(rows), counts["ok"], counts["expected-fail"], counts["FAIL"], counts["skipped"])
+    with open(os.path.join(OUT, base + ".txt"), "w") as f:
         f.write(text + "\n" + summary + "\n")
     sys.stdout.write("\n" + text)
-    sys.stdout.write("%s (%.0f s, TSV: %s)\n" % (summary, time.time() - t0, os.path.join(OUT, "stores.tsv")))
+    sys.stdout.write("%s (%.0f s, TSV: %s)\n" % (summary, time.time() - t0, tsv))
     sys.stdout.flush()
     return 1 if bad else 0
 
