@@ -181,6 +181,32 @@ for magic in (b"\x1f\x8b", b"BZh9", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd",
               b"Dovecot-LZ4\x0d\x2a\x9b\xc5"):
     add("compress", magic)
 
+# --- body: arbitrary-decoded (cipher, key, lengths, splits, tampering) ---
+for n in (0, 1, 16, 64, 130, 520, 1100, 4200):
+    for alg in range(4):
+        add("body", bytes([alg]) + bytes((i * 131 + n + alg) % 256 for i in range(n + 80)))
+
+# --- decrypt_cached: [session, mode] + data -------------------------------
+# Session order = CONTAINERS in fuzz/fuzz_targets/decrypt_cached.rs; the
+# files go in whole (the target skips the header), mode 0 = ciphertext
+# with every read size; mode 1 = plaintext to encrypt, compressed payloads.
+C = V / "ciphers" / "enc" / "v24"
+cached = [C / "33b.aes-256-gcm-sha512.bin", C / "33b.chacha20-poly1305-sha512.bin",
+          C / "33b.aes-256-cbc-sha384.bin", C / "33b.aes-128-gcm-sha256.bin",
+          V / "oracle" / "enc" / "upstream" / "p256" / "10k.v1.bin",
+          V / "x25519" / "enc" / "v24" / "x25519" / "10k.v2-hmac.bin",
+          C / "10k.aria-256-gcm-sha256.bin", C / "10k.des-ede3-cbc-sha256.bin",
+          C / "10k.aes-256-ofb-sha256.bin", C / "10k.aria-128-ctr-sha256.bin"]
+payloads = [p.read_bytes() for p in sorted((ROOT / "fuzz" / "seeds" / "compress").iterdir())]
+payloads.append(gzip.compress(mail, mtime=0))
+for i, path in enumerate(cached):
+    data = path.read_bytes()
+    for mode in (0, 4, 8):
+        add("decrypt_cached", bytes([i, mode]) + data)
+    for j, pl in enumerate(payloads):
+        if j % len(cached) == i or i < 3:
+            add("decrypt_cached", bytes([i, 1 + 2 * (j % 6)]) + pl)
+
 for t in sorted(os.listdir(CORPUS)):
     print(f"{t}: {len(os.listdir(CORPUS / t))} seeds ({counts.get(t, 0)} new)")
 PY

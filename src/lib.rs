@@ -35,8 +35,10 @@
 //! together.
 
 // `unsafe` lives only in `arch` (the x86-64 AES-GCM, ChaCha20-Poly1305 and
-// SHA-NI kernels), which opts out with `#![allow(unsafe_code)]`.
-#![deny(unsafe_code)]
+// SHA-NI kernels, feature `x86-kernels`), which opts out with
+// `#![allow(unsafe_code)]`. Without the feature no module may.
+#![cfg_attr(not(feature = "x86-kernels"), forbid(unsafe_code))]
+#![cfg_attr(feature = "x86-kernels", deny(unsafe_code))]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 #![cfg_attr(
     test,
@@ -44,7 +46,7 @@
 )]
 #![warn(missing_docs)]
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 mod arch;
 #[cfg(feature = "compression")]
 pub mod compress;
@@ -62,6 +64,10 @@ pub use decryptor::{ContainerInfo, DecryptOptions, Decryptor, KeyMatch, is_encry
 pub use encryptor::{Encryptor, StreamWriter, Target};
 pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch};
 pub use wrap::MAX_ROUNDS;
+
+#[doc(hidden)]
+#[path = "fuzz_api.rs"]
+pub mod __fuzz;
 
 /// Not part of the API (hidden, may change without notice): the primitives
 /// of the per-mail open path, for the criterion benches and

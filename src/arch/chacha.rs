@@ -35,6 +35,10 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// Bytes per kernel iteration (8 ChaCha20 blocks).
 pub(crate) const BATCH: usize = 512;
 
+/// Bytes of stack wiped after each `crypt_raw` call: a margin over its
+/// measured frame (spills of the key words and the working state).
+const CRYPT_STACK: usize = 2048;
+
 /// When encrypting, the batch hashed during the rounds of batch `i` is
 /// batch `i - ENC_LAG` (already stored ciphertext).
 const ENC_LAG: usize = 1;
@@ -78,30 +82,45 @@ impl Kernel {
     /// `nonce`: block 0 makes the Poly1305 key, the body starts at block 1.
     /// `None` when the key or nonce has the wrong length or the CPU lacks
     /// a feature.
-    pub(crate) fn new(key: &[u8], nonce: &[u8]) -> Option<Kernel> {
+    ///
+    /// Built in its final heap place (the key words are written there and
+    /// never moved), with block 0 (the Poly1305 key) wiped.
+    pub(crate) fn new(key: &[u8], nonce: &[u8]) -> Option<Box<Kernel>> {
         let key: &[u8; 32] = key.try_into().ok()?;
         let nonce: &[u8; 12] = nonce.try_into().ok()?;
         if !available() {
             return None;
         }
-        let mut k = Kernel {
-            key: core::array::from_fn(|i| le32(key, 4 * i)),
-            nonce: core::array::from_fn(|i| le32(nonce, 4 * i)),
+        let mut k = Box::new(Kernel {
+            key: [0; 8],
+            nonce: [0; 3],
             ctr: 0,
             r: [0; 2],
             s: [0; 2],
             h: [0; 3],
-        };
+        });
+        for (i, w) in k.key.iter_mut().enumerate() {
+            *w = le32(key, 4 * i);
+        }
+        for (i, w) in k.nonce.iter_mut().enumerate() {
+            *w = le32(nonce, 4 * i);
+        }
         let mut block0 = [0u8; BATCH];
-        k.keystream(&mut block0);
-        k.r = [
-            le64(&block0, 0) & 0x0fff_fffc_0fff_ffff,
-            le64(&block0, 8) & 0x0fff_fffc_0fff_fffc,
-        ];
-        k.s = [le64(&block0, 16), le64(&block0, 24)];
-        block0.zeroize();
-        k.ctr = 1;
+        k.poly_key(&mut block0);
         Some(k)
+    }
+
+    /// Block 0 of the keystream into `block0`, the Poly1305 key from it
+    /// into `self`; `block0` is zero again on return (the tests check it).
+    fn poly_key(&mut self, block0: &mut [u8; BATCH]) {
+        self.keystream(block0);
+        self.r = [
+            le64(block0, 0) & 0x0fff_fffc_0fff_ffff,
+            le64(block0, 8) & 0x0fff_fffc_0fff_fffc,
+        ];
+        self.s = [le64(block0, 16), le64(block0, 24)];
+        block0.zeroize();
+        self.ctr = 1;
     }
 
     /// Absorb whole 16-byte blocks into Poly1305 (any remainder is
@@ -121,7 +140,8 @@ impl Kernel {
         let zero = [0u8; BATCH];
         // SAFETY: the kernel exists only if `available()` held; one batch
         // is read from `zero` and written to `out`, both 512 bytes.
-        unsafe { self.crypt_raw::<false, false>(zero.as_ptr(), out.as_mut_ptr(), 1) }
+        unsafe { self.crypt_raw::<false, false>(zero.as_ptr(), out.as_mut_ptr(), 1) };
+        zeroize::zeroize_stack::<CRYPT_STACK>();
     }
 
     /// Encrypt (`encrypt`) or decrypt the whole 512-byte batches of `data`
@@ -142,6 +162,7 @@ impl Kernel {
                 self.crypt_raw::<false, true>(p, p, n);
             }
         }
+        zeroize::zeroize_stack::<CRYPT_STACK>();
         n * BATCH
     }
 
@@ -161,6 +182,7 @@ impl Kernel {
                 self.crypt_raw::<false, true>(s, d, n);
             }
         }
+        zeroize::zeroize_stack::<CRYPT_STACK>();
         n * BATCH
     }
 
@@ -284,6 +306,9 @@ impl Kernel {
         }
         self.h = [h0, h1, h2];
         self.ctr = self.ctr.wrapping_add((nbatch * 8) as u32);
+        // The key words' copy in this frame (spilled registers and the
+        // working state: the caller's `zeroize_stack`).
+        init.zeroize();
     }
 }
 
@@ -500,10 +525,51 @@ mod tests {
         }
     }
 
+    /// Block 0 (the Poly1305 key) is zero when the set-up returns, and
+    /// the key taken from it is the `chacha20` crate's block 0.
+    #[test]
+    fn poly_key_wipes_block0() {
+        if crate::arch::skip("chacha", available()) {
+            return;
+        }
+        let key = [7u8; 32];
+        let nonce = [9u8; 12];
+        let mut k = Kernel::new(&key, &nonce).unwrap();
+        let (r, s) = (k.r, k.s);
+        k.set_counter(0);
+        let mut block0 = [0u8; BATCH];
+        k.poly_key(&mut block0);
+        assert!(block0.iter().all(|&b| b == 0), "block 0 not wiped");
+        assert_eq!((k.r, k.s, k.ctr), (r, s, 1));
+        let mut c = chacha20::ChaCha20::new_from_slices(&key, &nonce).unwrap();
+        let mut expect = [0u8; 32];
+        c.apply_keystream(&mut expect);
+        assert_eq!(k.s[0].to_le_bytes(), expect[16..24]);
+        assert_eq!(k.r[0], le64(&expect, 0) & 0x0fff_fffc_0fff_ffff);
+    }
+
+    /// Every field holding key material is cleared by `zeroize` (what the
+    /// derived `ZeroizeOnDrop` runs on drop of the boxed kernel).
+    #[test]
+    fn zeroize_clears_every_field() {
+        fn is_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+        is_zeroize_on_drop::<Kernel>();
+        let mut k = Kernel {
+            key: [1; 8],
+            nonce: [2; 3],
+            ctr: 3,
+            r: [4; 2],
+            s: [5; 2],
+            h: [6; 3],
+        };
+        k.zeroize();
+        assert_eq!((k.key, k.nonce, k.ctr), ([0; 8], [0; 3], 0));
+        assert_eq!((k.r, k.s, k.h), ([0; 2], [0; 2], [0; 3]));
+    }
+
     #[test]
     fn keystream_matches_chacha20_crate() {
-        if !available() {
-            eprintln!("skipped: the CPU lacks AVX2/BMI2");
+        if crate::arch::skip("chacha", available()) {
             return;
         }
         let mut rnd = rng(0x0123_4567_89ab_cdef);
@@ -524,8 +590,7 @@ mod tests {
 
     #[test]
     fn poly_matches_poly1305_crate() {
-        if !available() {
-            eprintln!("skipped: the CPU lacks AVX2/BMI2");
+        if crate::arch::skip("chacha", available()) {
             return;
         }
         let mut rnd = rng(0xfeed_f00d_dead_beef);
@@ -554,8 +619,7 @@ mod tests {
 
     #[test]
     fn fused_batches_match_chacha20poly1305_crate() {
-        if !available() {
-            eprintln!("skipped: the CPU lacks AVX2/BMI2");
+        if crate::arch::skip("chacha", available()) {
             return;
         }
         use chacha20poly1305::aead::{AeadInOut, KeyInit};

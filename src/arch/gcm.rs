@@ -53,6 +53,53 @@ pub(crate) struct Kernel {
     ctr: u32,
 }
 
+/// The temporaries of [`Kernel::setup`] that hold the GHASH key H: kept
+/// in one place so that they can be wiped, and the wipe tested.
+#[derive(Zeroize)]
+struct SetupScratch {
+    h: [u8; 16],
+    hr: u128,
+    h1: __m128i,
+    cur: __m128i,
+}
+
+impl SetupScratch {
+    #[target_feature(enable = "sse2")]
+    fn new() -> Self {
+        SetupScratch {
+            h: [0; 16],
+            hr: 0,
+            h1: _mm_setzero_si128(),
+            cur: _mm_setzero_si128(),
+        }
+    }
+
+    /// Every byte zero (tests of the wipe).
+    #[cfg(test)]
+    fn is_zero(&self) -> bool {
+        let h1: [u8; 16] = bytes128(self.h1);
+        let cur: [u8; 16] = bytes128(self.cur);
+        self.h == [0; 16] && self.hr == 0 && h1 == [0; 16] && cur == [0; 16]
+    }
+}
+
+#[cfg(test)]
+fn bytes128(x: __m128i) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    // SAFETY: SSE2 is part of the x86-64 baseline.
+    unsafe { store128(&mut b, x) };
+    b
+}
+
+/// Bytes of stack wiped after set-up (the largest set-up frame measured
+/// in a release build is far below this; see docs/security.md).
+const SETUP_STACK: usize = 4096;
+
+/// Bytes of stack wiped after each `crypt_raw`/`ghash_raw` call: a
+/// margin over their measured frames (register spills of round keys and
+/// H powers land there).
+const CRYPT_STACK: usize = 1024;
+
 /// Whether the CPU can run the kernel.
 pub(crate) fn available() -> bool {
     is_x86_feature_detected!("avx2")
@@ -68,45 +115,56 @@ impl Kernel {
     /// counter starts at 2 (counter 1 makes the tag mask, see
     /// [`Kernel::tag_mask`]). `None` when the key or IV has the wrong
     /// length or the CPU lacks a feature.
-    pub(crate) fn new(key: &[u8], iv: &[u8]) -> Option<Kernel> {
+    ///
+    /// Built in its final heap place (round keys and H powers are never
+    /// moved, so no stale copy is left behind), with the set-up
+    /// temporaries wiped ([`SetupScratch`]).
+    pub(crate) fn new(key: &[u8], iv: &[u8]) -> Option<Box<Kernel>> {
         let key: &[u8; 32] = key.try_into().ok()?;
         let iv: &[u8; 12] = iv.try_into().ok()?;
         if !available() {
             return None;
         }
-        let mut k = Kernel {
+        let mut k = Box::new(Kernel {
             rk: [[0; 16]; 15],
             hpow: [[0; 16]; 8],
             acc: [0; 16],
             ctr_base: [0; 16],
             ctr: 2,
-        };
-        let mut block = [0u8; 16];
-        block[..12].copy_from_slice(iv);
-        block.reverse();
-        k.ctr_base = block;
+        });
+        k.ctr_base[..12].copy_from_slice(iv);
+        k.ctr_base.reverse();
         // SAFETY: `available()` confirmed aes, pclmulqdq, sse4.1 (and more).
-        unsafe { k.setup(key) };
+        unsafe {
+            let mut scratch = SetupScratch::new();
+            k.setup(key, &mut scratch);
+        }
+        // Register spills of the key expansion, below this frame.
+        zeroize::zeroize_stack::<SETUP_STACK>();
         Some(k)
     }
 
+    /// Key expansion and H^1..H^8 into `self`; the temporaries go through
+    /// `t`, which is zero again on return (the tests check it).
     #[target_feature(enable = "aes,pclmulqdq,sse2,ssse3,sse4.1")]
-    fn setup(&mut self, key: &[u8; 32]) {
+    fn setup(&mut self, key: &[u8; 32], t: &mut SetupScratch) {
         expand_key_256(key, &mut self.rk);
         // H = E_K(0^128), reflected, then multiplied by x.
-        let h = self.encrypt_block([0u8; 16]);
-        let mut hr = u128::from_be_bytes(h);
-        let carry = hr >> 127;
-        hr <<= 1;
+        t.h = self.encrypt_block([0u8; 16]);
+        t.hr = u128::from_be_bytes(t.h);
+        let carry = t.hr >> 127;
+        t.hr <<= 1;
         if carry == 1 {
-            hr ^= (u128::from(GFPOLY_HI) << 64) | u128::from(GFPOLY_LO);
+            t.hr ^= (u128::from(GFPOLY_HI) << 64) | u128::from(GFPOLY_LO);
         }
-        let h1 = load128(&hr.to_le_bytes());
-        let mut cur = h1;
+        t.h = t.hr.to_le_bytes();
+        t.h1 = load128(&t.h);
+        t.cur = t.h1;
         for slot in self.hpow.iter_mut().rev() {
-            store128(slot, cur);
-            cur = gf_mul(cur, h1);
+            store128(slot, t.cur);
+            t.cur = gf_mul(t.cur, t.h1);
         }
+        t.zeroize();
     }
 
     #[target_feature(enable = "aes,sse2")]
@@ -146,7 +204,8 @@ impl Kernel {
         let n = data.len() / 16;
         // SAFETY: `available()` held; `ghash_raw` reads `n * 16 <=
         // data.len()` bytes from `data`.
-        unsafe { self.ghash_raw(data.as_ptr(), n) }
+        unsafe { self.ghash_raw(data.as_ptr(), n) };
+        zeroize::zeroize_stack::<CRYPT_STACK>();
     }
 
     /// Final GHASH block (bit lengths) and the tag.
@@ -157,8 +216,9 @@ impl Kernel {
         self.ghash_blocks(&lens);
         let mut tag = self.acc;
         tag.reverse();
-        let mask = self.tag_mask();
+        let mut mask = self.tag_mask();
         tag.iter_mut().zip(mask).for_each(|(t, m)| *t ^= m);
+        mask.zeroize();
         tag
     }
 
@@ -170,9 +230,10 @@ impl Kernel {
         let p = data.as_mut_ptr();
         // SAFETY: `available()` held; `crypt_raw` reads and writes the
         // first `n * 16 <= data.len()` bytes of `data`, which is exclusively
-        // borrowed (in place: every 16-block group is loaded before it is
+        // borrowed (in place: every 8-block group is loaded before it is
         // stored).
-        unsafe { self.crypt_raw(p, p, n, encrypt) }
+        unsafe { self.crypt_raw(p, p, n, encrypt) };
+        zeroize::zeroize_stack::<CRYPT_STACK>();
     }
 
     /// Like [`Kernel::crypt_blocks`], reading `src` and writing `dst`
@@ -182,7 +243,8 @@ impl Kernel {
         // SAFETY: `available()` held; reads `n * 16 <= src.len()` bytes of
         // `src` and writes `n * 16 <= dst.len()` bytes of `dst`; they cannot
         // overlap (shared vs exclusive borrow).
-        unsafe { self.crypt_raw(src.as_ptr(), dst.as_mut_ptr(), n, encrypt) }
+        unsafe { self.crypt_raw(src.as_ptr(), dst.as_mut_ptr(), n, encrypt) };
+        zeroize::zeroize_stack::<CRYPT_STACK>();
     }
 
     #[target_feature(enable = "avx2,vaes,vpclmulqdq,aes,pclmulqdq")]
@@ -190,7 +252,7 @@ impl Kernel {
         let bswap = _mm256_broadcastsi128_si256(load128(&BSWAP));
         let gfpoly =
             _mm256_broadcastsi128_si256(_mm_set_epi64x(GFPOLY_HI as i64, GFPOLY_LO as i64));
-        let h = self.load_hpow();
+        let mut h = self.load_hpow();
         let mut acc = _mm256_zextsi128_si256(load128(&self.acc));
         let mut i = 0usize;
         while i + 8 <= nblocks {
@@ -210,6 +272,9 @@ impl Kernel {
             i += 1;
         }
         store128(&mut self.acc, a);
+        // The H powers' copies in this frame (registers the compiler
+        // spilled are wiped by the caller's `zeroize_stack`).
+        h.zeroize();
     }
 
     #[target_feature(enable = "avx2,vaes,vpclmulqdq,aes,pclmulqdq")]
@@ -217,7 +282,7 @@ impl Kernel {
         let bswap = _mm256_broadcastsi128_si256(load128(&BSWAP));
         let gfpoly =
             _mm256_broadcastsi128_si256(_mm_set_epi64x(GFPOLY_HI as i64, GFPOLY_LO as i64));
-        let h = self.load_hpow();
+        let mut h = self.load_hpow();
         let mut rk = [_mm256_setzero_si256(); 15];
         for (r, k) in rk.iter_mut().zip(self.rk.iter()) {
             *r = _mm256_broadcastsi128_si256(load128(k));
@@ -272,8 +337,8 @@ impl Kernel {
         let done = i;
         store128(&mut self.acc, _mm256_castsi256_si128(acc));
         self.ctr = self.ctr.wrapping_add(done as u32);
-        // Remaining < 16 whole blocks, one at a time.
-        let rk1: [__m128i; 15] = rk.map(|r| _mm256_castsi256_si128(r));
+        // Remaining < 8 whole blocks, one at a time.
+        let mut rk1: [__m128i; 15] = rk.map(|r| _mm256_castsi256_si128(r));
         while i < nblocks {
             let mut cb = self.ctr_base;
             cb[..4].copy_from_slice(&self.ctr.to_le_bytes());
@@ -298,6 +363,11 @@ impl Kernel {
             store128(&mut self.acc, a);
             i += 1;
         }
+        // The round keys' and H powers' copies in this frame (spilled
+        // registers: the caller's `zeroize_stack`).
+        rk.zeroize();
+        rk1.zeroize();
+        h.zeroize();
     }
 
     /// Move the block counter (tests of the keystream limit).
@@ -481,24 +551,90 @@ mod tests {
     use super::*;
     use aes_gcm::aead::{AeadInOut, KeyInit};
 
+    /// What [`Kernel::setup`] needs (AES-NI, PCLMULQDQ, SSE4.1: far more
+    /// CPUs than the whole kernel), so its tests run on those too.
+    fn setup_cpu() -> bool {
+        is_x86_feature_detected!("aes")
+            && is_x86_feature_detected!("pclmulqdq")
+            && is_x86_feature_detected!("sse4.1")
+    }
+
+    fn zero_kernel() -> Kernel {
+        Kernel {
+            rk: [[0; 16]; 15],
+            hpow: [[0; 16]; 8],
+            acc: [0; 16],
+            ctr_base: [0; 16],
+            ctr: 2,
+        }
+    }
+
+    /// The set-up temporaries holding H are zero when `setup` returns,
+    /// and H^1 (reflected, times x) is in place: H = AES-256(K, 0) from
+    /// the `aes` crate.
+    #[test]
+    fn setup_wipes_its_scratch() {
+        if crate::arch::skip("gcm", setup_cpu()) {
+            return;
+        }
+        use aes::cipher::{BlockCipherEncrypt, KeyInit as _};
+        let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5c);
+        let mut k = zero_kernel();
+        // SAFETY: `setup_cpu()` confirmed what `setup` enables.
+        let mut t = unsafe { SetupScratch::new() };
+        // SAFETY: as above.
+        unsafe { k.setup(&key, &mut t) };
+        assert!(t.is_zero(), "set-up scratch not wiped");
+        let mut h = aes::cipher::Array::default();
+        aes::Aes256::new_from_slice(&key)
+            .unwrap()
+            .encrypt_block(&mut h);
+        let mut hr = u128::from_be_bytes(h.into());
+        let carry = hr >> 127;
+        hr <<= 1;
+        if carry == 1 {
+            hr ^= (u128::from(GFPOLY_HI) << 64) | u128::from(GFPOLY_LO);
+        }
+        assert_eq!(k.hpow[7], hr.to_le_bytes());
+    }
+
+    /// Every field holding key material is cleared by `zeroize` (what the
+    /// derived `ZeroizeOnDrop` runs on drop of the boxed kernel).
+    #[test]
+    fn zeroize_clears_every_field() {
+        fn is_zeroize_on_drop<T: ZeroizeOnDrop>() {}
+        is_zeroize_on_drop::<Kernel>();
+        let mut k = Kernel {
+            rk: [[1; 16]; 15],
+            hpow: [[2; 16]; 8],
+            acc: [3; 16],
+            ctr_base: [4; 16],
+            ctr: 5,
+        };
+        k.zeroize();
+        assert_eq!(k.rk, [[0; 16]; 15]);
+        assert_eq!(k.hpow, [[0; 16]; 8]);
+        assert_eq!((k.acc, k.ctr_base, k.ctr), ([0; 16], [0; 16], 0));
+    }
+
     #[test]
     fn fips197_aes256_block() {
-        if !available() {
-            eprintln!("skipped: the CPU lacks VAES/VPCLMULQDQ/AVX2");
+        if crate::arch::skip("gcm", setup_cpu()) {
             return;
         }
         let key: Vec<u8> = (0u8..32).collect();
-        let k = Kernel::new(&key, &[0u8; 12]).unwrap();
+        let mut k = zero_kernel();
+        // SAFETY: `setup_cpu()` confirmed what `setup` enables.
+        unsafe { k.setup(key.as_slice().try_into().unwrap(), &mut SetupScratch::new()) };
         let pt: [u8; 16] = core::array::from_fn(|i| (i as u8) * 0x11);
-        // SAFETY: `available()` held.
+        // SAFETY: `setup_cpu()` confirmed AES-NI.
         let ct = unsafe { k.encrypt_block(pt) };
         assert_eq!(crate::hex::encode(&ct), "8ea2b7ca516745bfeafc49904b496089");
     }
 
     #[test]
     fn one_shot_matches_aes_gcm_crate() {
-        if !available() {
-            eprintln!("skipped: the CPU lacks VAES/VPCLMULQDQ/AVX2");
+        if crate::arch::skip("gcm", available()) {
             return;
         }
         let mut seed = 0x1234_5678_9abc_def0u64;

@@ -8,11 +8,17 @@
 //! interleaved to hide `sha256rnds2`'s latency. `examples/throughput.rs`
 //! prints `part-pbkdf2-*` and `part-key-check-*` against the `pbkdf2`/`sha2`
 //! crates; the differential tests are in `wrap::sha256_chain`.
+use zeroize::Zeroize;
+
 use core::arch::x86_64::{
     __m128i, _mm_add_epi32, _mm_alignr_epi8, _mm_blend_epi16, _mm_loadu_si128, _mm_set_epi32,
     _mm_sha256msg1_epu32, _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32, _mm_shuffle_epi32,
     _mm_storeu_si128, _mm_xor_si128,
 };
+
+/// Bytes of stack wiped after each chain (a margin over the chain
+/// functions' frames; runs once per opened mail, so the cost is nil).
+const CHAIN_STACK: usize = 4096;
 
 /// SHA-256 round constants (FIPS 180-4 §4.2.2).
 const K: [u32; 64] = [
@@ -192,17 +198,25 @@ fn compress2(sa: State, ma: [__m128i; 4], sb: State, mb: [__m128i; 4]) -> (State
 /// `steps` PBKDF2 iterations (`U_j = HMAC(P, U_{j-1})`, `T ^= U_j`) for
 /// two independent output blocks at once. `inner`/`outer` are the HMAC
 /// states after the ipad/opad blocks; `u` and `t` hold each chain's last
-/// `U` and running `T` as big-endian words and are updated.
+/// `U` and running `T` as big-endian words and are updated. `false`, with
+/// `u` and `t` untouched, when the CPU lacks SHA-NI (the caller then uses
+/// the `pbkdf2` crate).
+#[must_use]
 pub(crate) fn pbkdf2_pair(
     inner: &[u32; 8],
     outer: &[u32; 8],
     u: &mut [[u32; 8]; 2],
     t: &mut [[u32; 8]; 2],
     steps: u32,
-) {
-    assert!(available(), "caller checks available()");
-    // SAFETY: the CPU has SHA-NI and SSE4.1 (asserted above).
-    unsafe { pbkdf2_pair_sha(inner, outer, u, t, steps) }
+) -> bool {
+    if !available() {
+        return false;
+    }
+    // SAFETY: `available()` confirmed SHA-NI, SSE2, SSSE3 and SSE4.1.
+    unsafe { pbkdf2_pair_sha(inner, outer, u, t, steps) };
+    // Spilled copies of the HMAC states and chain values in that frame.
+    zeroize::zeroize_stack::<CHAIN_STACK>();
+    true
 }
 
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]
@@ -213,7 +227,7 @@ fn pbkdf2_pair_sha(
     t: &mut [[u32; 8]; 2],
     steps: u32,
 ) {
-    let (si, so) = (load_state(inner), load_state(outer));
+    let (mut si, mut so) = (load_state(inner), load_state(outer));
     // Both messages are 32 bytes after a 64-byte key block: word 8 is the
     // 0x80 pad byte, word 15 the length in bits (96 × 8).
     let pad = _mm_set_epi32(0, 0, 0, 0x8000_0000u32 as i32);
@@ -243,14 +257,30 @@ fn pbkdf2_pair_sha(
     store_words(ub, u1);
     store_words(ta, t0);
     store_words(tb, t1);
+    // The HMAC states (key-equivalent) and chain values in this frame.
+    for x in [&mut si.abef, &mut si.cdgh, &mut so.abef, &mut so.cdgh] {
+        x.zeroize();
+    }
+    for x in [&mut ua.0, &mut ua.1, &mut ub.0, &mut ub.1] {
+        x.zeroize();
+    }
+    for x in [&mut ta.0, &mut ta.1, &mut tb.0, &mut tb.1] {
+        x.zeroize();
+    }
 }
 
 /// Dovecot's key check from `h = SHA-256(blob)` (as big-endian words):
-/// for i = 1..=2048, `h = SHA-256(h ‖ BE32(i))`.
-pub(crate) fn key_check_chain(h: &mut [u32; 8], iv: &[u32; 8]) {
-    assert!(available(), "caller checks available()");
-    // SAFETY: the CPU has SHA-NI and SSE4.1 (asserted above).
-    unsafe { key_check_chain_sha(h, iv) }
+/// for i = 1..=2048, `h = SHA-256(h ‖ BE32(i))`. `false`, with `h`
+/// untouched, when the CPU lacks SHA-NI.
+#[must_use]
+pub(crate) fn key_check_chain(h: &mut [u32; 8], iv: &[u32; 8]) -> bool {
+    if !available() {
+        return false;
+    }
+    // SAFETY: `available()` confirmed SHA-NI, SSE2, SSSE3 and SSE4.1.
+    unsafe { key_check_chain_sha(h, iv) };
+    zeroize::zeroize_stack::<CHAIN_STACK>();
+    true
 }
 
 #[target_feature(enable = "sha,sse2,ssse3,sse4.1")]

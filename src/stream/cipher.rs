@@ -41,6 +41,45 @@ pub(crate) struct BodyTooLong {
     pub(crate) limit: u64,
 }
 
+/// Why a [`BodyCipher`] call failed; the data passed in is then not to be
+/// used (the kernel path zeroes it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// See [`BodyTooLong`].
+    TooLong(BodyTooLong),
+    /// An internal invariant of the kernel wrapper broke (saved keystream
+    /// out of range). Fails closed: the call's buffer is zeroed and the
+    /// cipher refuses all further input and never verifies a tag.
+    /// Constructed only by the kernel wrapper (feature `x86-kernels`).
+    #[cfg_attr(
+        not(all(feature = "x86-kernels", target_arch = "x86_64")),
+        allow(dead_code)
+    )]
+    KernelState,
+}
+
+impl From<BodyTooLong> for BodyError {
+    fn from(e: BodyTooLong) -> Self {
+        BodyError::TooLong(e)
+    }
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BodyError::TooLong(e) => write!(
+                f,
+                "the body is longer than its cipher allows ({} bytes)",
+                e.limit
+            ),
+            BodyError::KernelState => f.write_str(
+                "internal error: the x86-64 cipher kernel's keystream state is inconsistent; \
+                 no output was produced",
+            ),
+        }
+    }
+}
+
 /// Buffers input for a hash over 16-byte blocks: whole blocks go straight
 /// to `blocks`, a trailing partial block waits here for the next call.
 struct PendingBlock {
@@ -227,7 +266,7 @@ impl ChaChaPoly {
 /// `arch::chacha`): whole blocks through the fused loop, keystream for
 /// the partial data at either end of a call, the MAC for AAD and
 /// authenticate-only input.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 trait AeadKernel {
     /// Keystream bytes made at once for partial data (one GCM block, one
     /// 512-byte ChaCha batch).
@@ -245,10 +284,10 @@ trait AeadKernel {
 }
 
 /// Largest [`AeadKernel::KS`].
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 const MAX_KS: usize = crate::arch::chacha::BATCH;
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 impl AeadKernel for crate::arch::gcm::Kernel {
     const KS: usize = 16;
     fn mac_blocks(&mut self, blocks: &[u8]) {
@@ -263,16 +302,18 @@ impl AeadKernel for crate::arch::gcm::Kernel {
         src.len().min(dst.len()) / 16 * 16
     }
     fn keystream(&mut self, ks: &mut [u8; MAX_KS]) {
-        for (k, b) in ks.iter_mut().zip(self.keystream_block()) {
+        let mut block = self.keystream_block();
+        for (k, b) in ks.iter_mut().zip(block) {
             *k = b;
         }
+        block.zeroize();
     }
     fn finish(&mut self, aad_len: u64, ct_len: u64) -> [u8; 16] {
         crate::arch::gcm::Kernel::finish(self, aad_len, ct_len)
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 impl AeadKernel for crate::arch::chacha::Kernel {
     const KS: usize = crate::arch::chacha::BATCH;
     fn mac_blocks(&mut self, blocks: &[u8]) {
@@ -293,18 +334,20 @@ impl AeadKernel for crate::arch::chacha::Kernel {
 }
 
 /// AES-256-GCM on the fused VAES/VPCLMULQDQ kernel.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 type FastGcm = FastAead<crate::arch::gcm::Kernel>;
 /// ChaCha20-Poly1305 on the fused AVX2 kernel.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 type FastChaCha = FastAead<crate::arch::chacha::Kernel>;
 
 /// A streaming AEAD on an x86-64 kernel: whole blocks go through the fused
 /// kernel, the partial data at either end of a call through saved
 /// keystream and the pending MAC block here.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 struct FastAead<K: AeadKernel> {
-    k: K,
+    /// Boxed by the kernel's constructor, which builds it in place: moving
+    /// a `FastAead` moves no key material.
+    k: Box<K>,
     /// Ciphertext of the pending partial MAC block.
     pending: PendingBlock,
     /// Keystream not used yet (`ks[ks_pos..K::KS]`); `ks_pos == K::KS`
@@ -313,11 +356,13 @@ struct FastAead<K: AeadKernel> {
     ks_pos: usize,
     aad_len: u64,
     ct_len: u64,
+    /// Set when [`BodyError::KernelState`] was returned: refuse the rest.
+    failed: bool,
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 impl<K: AeadKernel> FastAead<K> {
-    fn with_kernel(k: K, aad: &[u8]) -> Self {
+    fn with_kernel(k: Box<K>, aad: &[u8]) -> Self {
         let mut c = FastAead {
             k,
             pending: PendingBlock::new(),
@@ -325,6 +370,7 @@ impl<K: AeadKernel> FastAead<K> {
             ks_pos: K::KS,
             aad_len: aad.len() as u64,
             ct_len: 0,
+            failed: false,
         };
         c.absorb(aad);
         c.pad();
@@ -343,21 +389,43 @@ impl<K: AeadKernel> FastAead<K> {
     }
 
     /// XOR saved keystream into `data` (at most what is left of it),
-    /// absorbing the ciphertext; returns the rest.
-    fn crypt_partial<'a>(&mut self, data: &'a mut [u8], encrypt: bool) -> &'a mut [u8] {
-        let take = (K::KS - self.ks_pos).min(data.len());
+    /// absorbing the ciphertext; returns the rest. Fails, touching
+    /// nothing, if the saved keystream does not cover what `ks_pos` and
+    /// `K::KS` promise (an internal invariant: never skip the XOR).
+    fn crypt_partial<'a>(
+        &mut self,
+        data: &'a mut [u8],
+        encrypt: bool,
+    ) -> Result<&'a mut [u8], BodyError> {
+        let take = K::KS.saturating_sub(self.ks_pos).min(data.len());
+        let end = self
+            .ks_pos
+            .checked_add(take)
+            .ok_or(BodyError::KernelState)?;
+        if self.ks.get(self.ks_pos..end).is_none() {
+            return Err(BodyError::KernelState);
+        }
         let (head, rest) = data.split_at_mut(take);
         if !encrypt {
             self.absorb(head);
         }
-        if let Some(ks) = self.ks.get(self.ks_pos..self.ks_pos + take) {
-            head.iter_mut().zip(ks).for_each(|(d, k)| *d ^= k);
-        }
+        let ks = self
+            .ks
+            .get(self.ks_pos..end)
+            .ok_or(BodyError::KernelState)?;
+        head.iter_mut().zip(ks).for_each(|(d, k)| *d ^= k);
         if encrypt {
             self.absorb(head);
         }
-        self.ks_pos += take;
-        rest
+        self.ks_pos = end;
+        Ok(rest)
+    }
+
+    /// Fail closed: zero the call's output, refuse everything after.
+    fn fail(&mut self, out: &mut [u8], e: BodyError) -> BodyError {
+        out.zeroize();
+        self.failed = true;
+        e
     }
 
     /// The next `K::KS` keystream bytes.
@@ -373,21 +441,30 @@ impl<K: AeadKernel> FastAead<K> {
         self.ks_pos == K::KS && self.pending.len == 0
     }
 
-    /// Encrypt or decrypt `data` in place, absorbing the ciphertext.
-    fn crypt(&mut self, mut data: &mut [u8], encrypt: bool) {
+    /// Encrypt or decrypt `data` in place, absorbing the ciphertext. On
+    /// error `data` is zeroed.
+    fn crypt(&mut self, data: &mut [u8], encrypt: bool) -> Result<(), BodyError> {
+        if self.failed {
+            return Err(self.fail(data, BodyError::KernelState));
+        }
         self.ct_len += data.len() as u64;
+        let r = self.crypt_inner(data, encrypt);
+        r.map_err(|e| self.fail(data, e))
+    }
+
+    fn crypt_inner(&mut self, mut data: &mut [u8], encrypt: bool) -> Result<(), BodyError> {
         loop {
             if self.ks_pos < K::KS {
-                data = self.crypt_partial(data, encrypt);
+                data = self.crypt_partial(data, encrypt)?;
             }
             if data.is_empty() {
-                return;
+                return Ok(());
             }
             if self.aligned() {
                 let done = self.k.crypt_blocks(data, encrypt);
                 data = data.split_at_mut(done).1;
                 if data.is_empty() {
-                    return;
+                    return Ok(());
                 }
             }
             self.refill();
@@ -395,39 +472,57 @@ impl<K: AeadKernel> FastAead<K> {
     }
 
     /// Like [`FastAead::crypt`], reading `src` and writing `dst` (same
-    /// length): the body copy and the cipher in one pass.
-    fn crypt_to(&mut self, mut src: &[u8], mut dst: &mut [u8], encrypt: bool) {
+    /// length): the body copy and the cipher in one pass. On error `dst`
+    /// is zeroed.
+    fn crypt_to(&mut self, src: &[u8], dst: &mut [u8], encrypt: bool) -> Result<(), BodyError> {
         let n = src.len().min(dst.len());
+        let (src, dst) = (src.split_at(n).0, dst.split_at_mut(n).0);
+        if self.failed {
+            return Err(self.fail(dst, BodyError::KernelState));
+        }
         self.ct_len += n as u64;
-        src = src.split_at(n).0;
-        dst = dst.split_at_mut(n).0;
+        let r = self.crypt_to_inner(src, dst, encrypt);
+        r.map_err(|e| self.fail(dst, e))
+    }
+
+    fn crypt_to_inner(
+        &mut self,
+        mut src: &[u8],
+        mut dst: &mut [u8],
+        encrypt: bool,
+    ) -> Result<(), BodyError> {
         loop {
             if self.ks_pos < K::KS {
-                let take = (K::KS - self.ks_pos).min(src.len());
+                let take = K::KS.saturating_sub(self.ks_pos).min(src.len());
                 let (s, s_rest) = src.split_at(take);
                 let (d, d_rest) = dst.split_at_mut(take);
                 d.copy_from_slice(s);
-                self.crypt_partial(d, encrypt);
+                self.crypt_partial(d, encrypt)?;
                 (src, dst) = (s_rest, d_rest);
             }
             if src.is_empty() {
-                return;
+                return Ok(());
             }
             if self.aligned() {
                 let done = self.k.crypt_blocks_to(src, dst, encrypt);
                 src = src.split_at(done).1;
                 dst = dst.split_at_mut(done).1;
                 if src.is_empty() {
-                    return;
+                    return Ok(());
                 }
             }
             self.refill();
         }
     }
 
-    fn tag(mut self) -> [u8; 16] {
+    /// The tag; `None` after a [`BodyError::KernelState`] (no tag is
+    /// computed over output that was never produced).
+    fn tag(mut self) -> Option<[u8; 16]> {
+        if self.failed {
+            return None;
+        }
         self.pad();
-        self.k.finish(self.aad_len, self.ct_len)
+        Some(self.k.finish(self.aad_len, self.ct_len))
     }
 }
 
@@ -491,11 +586,11 @@ impl CbcAny {
 enum Engine {
     Gcm(GcmAny),
     /// AES-256-GCM on the fused VAES/VPCLMULQDQ kernel (runtime-detected).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     GcmFast(Box<FastGcm>),
     ChaCha(Box<ChaChaPoly>),
     /// ChaCha20-Poly1305 on the fused AVX2 kernel (runtime-detected).
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     ChaChaFast(Box<FastChaCha>),
     Cbc(CbcAny),
     /// AES-256-CTR, zero IV (v1 bodies).
@@ -556,7 +651,9 @@ impl BodyCipher {
         allow_kernel: bool,
     ) -> Result<BodyCipher, CipherSetupError> {
         let aead_aad = aad.unwrap_or_default();
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+        let allow_kernel = allow_kernel && crate::arch::enabled();
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         if allow_kernel
             && matches!(alg, CipherAlg::Aes256Gcm)
             && let Some(k) = crate::arch::gcm::Kernel::new(key, iv)
@@ -567,7 +664,7 @@ impl BodyCipher {
                 dir,
             });
         }
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         if allow_kernel
             && matches!(alg, CipherAlg::ChaCha20Poly1305)
             && let Some(k) = crate::arch::chacha::Kernel::new(key, iv)
@@ -578,7 +675,7 @@ impl BodyCipher {
                 dir,
             });
         }
-        #[cfg(not(target_arch = "x86_64"))]
+        #[cfg(not(all(feature = "x86-kernels", target_arch = "x86_64")))]
         let _ = allow_kernel;
         let engine = match alg {
             CipherAlg::Aes128Gcm => Engine::Gcm(GcmAny::A128(Box::new(
@@ -628,6 +725,17 @@ impl BodyCipher {
         })
     }
 
+    /// Whether an x86-64 kernel runs this body (the tests compare this
+    /// with CPU detection and `MAILCRYPT_FORCE_PORTABLE`; the `body` fuzz
+    /// target reports it).
+    pub(crate) fn uses_kernel(&self) -> bool {
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+        if matches!(self.engine, Engine::GcmFast(_) | Engine::ChaChaFast(_)) {
+            return true;
+        }
+        false
+    }
+
     /// Whether the cipher is a block mode (data must come in whole blocks
     /// and the last block carries PKCS#7 padding).
     pub(crate) fn is_block_mode(&self) -> bool {
@@ -647,7 +755,7 @@ impl BodyCipher {
 
     /// Whether an AEAD tag ends the body.
     pub(crate) fn has_tag(&self) -> bool {
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         if matches!(self.engine, Engine::GcmFast(_) | Engine::ChaChaFast(_)) {
             return true;
         }
@@ -659,10 +767,12 @@ impl BodyCipher {
 
     /// Process `data` in place (decrypt or encrypt per direction). For block
     /// modes `data.len()` must be a multiple of 16. Fails, before touching
-    /// `data`, when the body would exceed the cipher's keystream.
-    pub(crate) fn update(&mut self, data: &mut [u8]) -> Result<(), BodyTooLong> {
+    /// `data`, when the body would exceed the cipher's keystream; fails
+    /// closed (see [`BodyError::KernelState`]) if the kernel wrapper's
+    /// state is inconsistent.
+    pub(crate) fn update(&mut self, data: &mut [u8]) -> Result<(), BodyError> {
         self.check_len(data.len())?;
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         {
             /// A kernel engine in place, with the HMAC (if any) over the
             /// ciphertext.
@@ -671,25 +781,20 @@ impl BodyCipher {
                 hmac: &mut Option<HmacState>,
                 encrypt: bool,
                 data: &mut [u8],
-            ) {
+            ) -> Result<(), BodyError> {
                 if let (false, Some(h)) = (encrypt, &mut *hmac) {
                     h.update(data);
                 }
-                f.crypt(data, encrypt);
+                f.crypt(data, encrypt)?;
                 if let (true, Some(h)) = (encrypt, hmac) {
                     h.update(data);
                 }
+                Ok(())
             }
             let encrypt = self.dir == Direction::Encrypt;
             match &mut self.engine {
-                Engine::GcmFast(g) => {
-                    run(g, &mut self.hmac, encrypt, data);
-                    return Ok(());
-                }
-                Engine::ChaChaFast(c) => {
-                    run(c, &mut self.hmac, encrypt, data);
-                    return Ok(());
-                }
+                Engine::GcmFast(g) => return run(g, &mut self.hmac, encrypt, data),
+                Engine::ChaChaFast(c) => return run(c, &mut self.hmac, encrypt, data),
                 _ => {}
             }
         }
@@ -702,7 +807,7 @@ impl BodyCipher {
             Engine::Gcm(GcmAny::A192(g)) => g.ctr.try_apply_keystream(data),
             Engine::Gcm(GcmAny::A256(g)) => g.ctr.try_apply_keystream(data),
             // Handled above.
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(_) | Engine::ChaChaFast(_) => Ok(()),
             Engine::ChaCha(c) => c.cipher.try_apply_keystream(data),
             Engine::Cbc(c) => {
@@ -731,24 +836,18 @@ impl BodyCipher {
     /// [`BodyCipher::update`] from `src` into `dst` (equal lengths; not for
     /// block modes). With the GCM kernel the copy and the cipher are one
     /// pass; otherwise this copies and then works in place.
-    pub(crate) fn update_to(&mut self, src: &[u8], dst: &mut [u8]) -> Result<(), BodyTooLong> {
+    pub(crate) fn update_to(&mut self, src: &[u8], dst: &mut [u8]) -> Result<(), BodyError> {
         let n = src.len().min(dst.len());
         let (Some(src), Some(dst)) = (src.get(..n), dst.get_mut(..n)) else {
             return Ok(());
         };
         self.check_len(n)?;
-        #[cfg(target_arch = "x86_64")]
+        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         if self.hmac.is_none() {
             let encrypt = self.dir == Direction::Encrypt;
             match &mut self.engine {
-                Engine::GcmFast(g) => {
-                    g.crypt_to(src, dst, encrypt);
-                    return Ok(());
-                }
-                Engine::ChaChaFast(c) => {
-                    c.crypt_to(src, dst, encrypt);
-                    return Ok(());
-                }
+                Engine::GcmFast(g) => return g.crypt_to(src, dst, encrypt),
+                Engine::ChaChaFast(c) => return c.crypt_to(src, dst, encrypt),
                 _ => {}
             }
         }
@@ -761,10 +860,10 @@ impl BodyCipher {
     fn max_body_len(&self) -> Option<u64> {
         match &self.engine {
             Engine::Gcm(_) => Some(GCM_MAX_BODY),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(_) => Some(GCM_MAX_BODY),
             Engine::ChaCha(_) => Some(CHACHA_MAX_BODY),
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::ChaChaFast(_) => Some(CHACHA_MAX_BODY),
             Engine::Mode(m) => m.max_body_len(),
             Engine::Cbc(_)
@@ -780,10 +879,10 @@ impl BodyCipher {
             Engine::Gcm(GcmAny::A128(g)) => g.ct_len,
             Engine::Gcm(GcmAny::A192(g)) => g.ct_len,
             Engine::Gcm(GcmAny::A256(g)) => g.ct_len,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(g) => g.ct_len,
             Engine::ChaCha(c) => c.ct_len,
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::ChaChaFast(c) => c.ct_len,
             Engine::Mode(m) => m.processed(),
             Engine::Cbc(_)
@@ -811,7 +910,7 @@ impl BodyCipher {
     /// first pass of verified mode. Enforces the same length limit as
     /// [`BodyCipher::update`], so that a body verified mode accepts also
     /// decrypts.
-    pub(crate) fn authenticate(&mut self, ciphertext: &[u8]) -> Result<(), BodyTooLong> {
+    pub(crate) fn authenticate(&mut self, ciphertext: &[u8]) -> Result<(), BodyError> {
         self.check_len(ciphertext.len())?;
         let n = ciphertext.len() as u64;
         match &mut self.engine {
@@ -827,7 +926,7 @@ impl BodyCipher {
                 g.ghash.absorb(ciphertext);
                 g.ct_len += n;
             }
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(g) => {
                 g.absorb(ciphertext);
                 g.ct_len += n;
@@ -836,7 +935,7 @@ impl BodyCipher {
                 c.poly.absorb(ciphertext);
                 c.ct_len += n;
             }
-            #[cfg(target_arch = "x86_64")]
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::ChaChaFast(c) => {
                 c.absorb(ciphertext);
                 c.ct_len += n;
@@ -864,11 +963,11 @@ impl BodyCipher {
             Engine::Gcm(GcmAny::A128(g)) => g.tag().to_vec(),
             Engine::Gcm(GcmAny::A192(g)) => g.tag().to_vec(),
             Engine::Gcm(GcmAny::A256(g)) => g.tag().to_vec(),
-            #[cfg(target_arch = "x86_64")]
-            Engine::GcmFast(g) => g.tag().to_vec(),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::GcmFast(g) => g.tag().map(|t| t.to_vec()).unwrap_or_default(),
             Engine::ChaCha(c) => c.tag().to_vec(),
-            #[cfg(target_arch = "x86_64")]
-            Engine::ChaChaFast(c) => c.tag().to_vec(),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::ChaChaFast(c) => c.tag().map(|t| t.to_vec()).unwrap_or_default(),
             Engine::Mode(m) => m.tag().map(|t| t.to_vec()).unwrap_or_default(),
             Engine::Cbc(_)
             | Engine::Ctr(_)
@@ -921,6 +1020,10 @@ pub(crate) fn pkcs7_pad_block(tail: &[u8], block: usize) -> Vec<u8> {
     v.resize(tail.len() + n, n as u8);
     v
 }
+
+#[cfg(test)]
+#[path = "cipher_kat.rs"]
+mod kat;
 
 #[cfg(test)]
 mod tests {
@@ -996,7 +1099,7 @@ mod tests {
     /// Differential test of the AES-256-GCM paths (x86-64 kernel when the
     /// CPU has it, portable `ctr` + `ghash` otherwise) against the one-shot
     /// `aes-gcm` crate: random keys, IVs, AAD, lengths (0, 1, 15, 16, 17,
-    /// around the 16-block batch, large) and random chunk splits, in both
+    /// around the 8-block batch, large) and random chunk splits, in both
     /// directions and in authenticate-only mode.
     #[test]
     fn gcm_kernel_and_portable_match_aes_gcm_crate_random() {
@@ -1097,22 +1200,74 @@ mod tests {
         }
     }
 
-    #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn aes256_gcm_uses_the_kernel_when_the_cpu_has_it() {
-        let c = BodyCipher::v2(
-            &CipherAlg::Aes256Gcm,
-            &[1u8; 32],
-            &[2u8; 12],
-            None,
-            None,
-            Direction::Decrypt,
-        )
-        .unwrap();
-        assert_eq!(
-            matches!(c.engine, Engine::GcmFast(_)),
-            crate::arch::gcm::available()
+    /// What the dispatcher must pick, worked out without it: the cargo
+    /// feature, the CPU features (asked here, not through the kernel's
+    /// `available()`) and the environment (read here, not through the
+    /// library's once-read switch). `MAILCRYPT_REQUIRE_KERNELS` naming
+    /// `kernel` makes "no kernel" a failure.
+    fn kernel_expected(kernel: &str, cpu: bool) -> bool {
+        let compiled = cfg!(all(feature = "x86-kernels", target_arch = "x86_64"));
+        let forced = std::env::var_os("MAILCRYPT_FORCE_PORTABLE").is_some_and(|v| v == "1");
+        let required = std::env::var("MAILCRYPT_REQUIRE_KERNELS")
+            .is_ok_and(|v| v == "1" || v.split(',').any(|k| k.trim() == kernel));
+        assert!(
+            !required || (compiled && cpu && !forced),
+            "MAILCRYPT_REQUIRE_KERNELS names {kernel}: compiled {compiled}, CPU {cpu}, \
+             MAILCRYPT_FORCE_PORTABLE {forced}"
         );
+        compiled && cpu && !forced
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    fn cpu_gcm() -> bool {
+        std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("vaes")
+            && std::arch::is_x86_feature_detected!("vpclmulqdq")
+            && std::arch::is_x86_feature_detected!("aes")
+            && std::arch::is_x86_feature_detected!("pclmulqdq")
+    }
+    #[cfg(target_arch = "x86_64")]
+    fn cpu_chacha() -> bool {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("bmi2")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    fn cpu_gcm() -> bool {
+        false
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    fn cpu_chacha() -> bool {
+        false
+    }
+
+    /// The engine the dispatcher chose (observable) against
+    /// [`kernel_expected`], for every AEAD cipher, both directions, and
+    /// with the kernel refused by the caller.
+    #[test]
+    fn kernel_used_exactly_when_compiled_cpu_capable_and_not_forced_portable() {
+        let gcm = kernel_expected("gcm", cpu_gcm());
+        let chacha = kernel_expected("chacha", cpu_chacha());
+        eprintln!("expected: gcm kernel {gcm}, chacha kernel {chacha}");
+        for dir in [Direction::Encrypt, Direction::Decrypt] {
+            for (alg, key_len, expect) in [
+                (CipherAlg::Aes128Gcm, 16, false),
+                (CipherAlg::Aes192Gcm, 24, false),
+                (CipherAlg::Aes256Gcm, 32, gcm),
+                (CipherAlg::ChaCha20Poly1305, 32, chacha),
+                (CipherAlg::Aes256Cbc, 32, false),
+            ] {
+                let iv_len = if matches!(alg, CipherAlg::Aes256Cbc) {
+                    16
+                } else {
+                    12
+                };
+                let iv = vec![2u8; iv_len];
+                let key = vec![1u8; key_len];
+                let c = BodyCipher::v2(&alg, &key, &iv, None, None, dir).unwrap();
+                assert_eq!(c.uses_kernel(), expect, "{alg:?}");
+                let c = BodyCipher::v2_with(&alg, &key, &iv, None, None, dir, false).unwrap();
+                assert!(!c.uses_kernel(), "{alg:?} with the kernel refused");
+            }
+        }
     }
 
     #[test]
@@ -1356,22 +1511,61 @@ mod tests {
         assert!(outs[0] == outs[1]);
     }
 
+    /// A kernel whose `KS` promises more keystream than the wrapper's
+    /// buffer holds: the invariant `crypt_partial` relies on, broken.
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+    struct BrokenKernel;
+
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+    impl AeadKernel for BrokenKernel {
+        const KS: usize = MAX_KS + 16;
+        fn mac_blocks(&mut self, _: &[u8]) {}
+        fn crypt_blocks(&mut self, _: &mut [u8], _: bool) -> usize {
+            0
+        }
+        fn crypt_blocks_to(&mut self, _: &[u8], _: &mut [u8], _: bool) -> usize {
+            0
+        }
+        fn keystream(&mut self, ks: &mut [u8; MAX_KS]) {
+            ks.fill(0xa5);
+        }
+        fn finish(&mut self, _: u64, _: u64) -> [u8; 16] {
+            [0; 16]
+        }
+    }
+
+    /// With the invariant broken, in place and copying, both directions:
+    /// a typed error, the output zeroed (never the input passed through),
+    /// every later call refused and no tag.
     #[test]
-    #[cfg(target_arch = "x86_64")]
-    fn chacha_uses_the_kernel_when_the_cpu_has_it() {
-        let c = BodyCipher::v2(
-            &CipherAlg::ChaCha20Poly1305,
-            &[1u8; 32],
-            &[2u8; 12],
-            None,
-            None,
-            Direction::Decrypt,
-        )
-        .unwrap();
-        assert_eq!(
-            matches!(c.engine, Engine::ChaChaFast(_)),
-            crate::arch::chacha::available()
-        );
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+    fn crypt_partial_fails_closed() {
+        for encrypt in [true, false] {
+            let mut f = FastAead::with_kernel(Box::new(BrokenKernel), b"aad");
+            let mut data = vec![0x5au8; 600];
+            assert_eq!(f.crypt(&mut data, encrypt), Err(BodyError::KernelState));
+            assert!(data.iter().all(|&b| b == 0), "output not zeroed");
+            let mut more = vec![1u8; 10];
+            assert_eq!(f.crypt(&mut more, encrypt), Err(BodyError::KernelState));
+            assert!(more.iter().all(|&b| b == 0));
+            assert!(f.tag().is_none());
+
+            let mut f = FastAead::with_kernel(Box::new(BrokenKernel), b"");
+            let src = vec![0x5au8; 600];
+            let mut dst = vec![0x77u8; 600];
+            assert_eq!(
+                f.crypt_to(&src, &mut dst, encrypt),
+                Err(BodyError::KernelState)
+            );
+            assert!(dst.iter().all(|&b| b == 0), "output not zeroed");
+            let mut dst = vec![0x77u8; 3];
+            assert_eq!(
+                f.crypt_to(&src[..3], &mut dst, encrypt),
+                Err(BodyError::KernelState)
+            );
+            assert_eq!(dst, [0u8; 3]);
+            assert!(f.tag().is_none());
+        }
     }
 
     #[test]
@@ -1414,7 +1608,7 @@ mod tests {
                     // The mask used the first 16 keystream bytes.
                     g.ctr.seek(16 + GCM_MAX_BODY - 32);
                 }
-                #[cfg(target_arch = "x86_64")]
+                #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
                 Engine::GcmFast(g) => {
                     g.ct_len = GCM_MAX_BODY - 32;
                     // Counter 1 made the mask; the body starts at 2.
@@ -1425,9 +1619,9 @@ mod tests {
             c.update(&mut [0u8; 32]).unwrap();
             assert_eq!(
                 c.update(&mut [0u8; 1]),
-                Err(BodyTooLong {
+                Err(BodyError::TooLong(BodyTooLong {
                     limit: GCM_MAX_BODY
-                })
+                }))
             );
             assert!(c.authenticate(&[0u8; 1]).is_err());
 
@@ -1447,7 +1641,7 @@ mod tests {
                     cc.cipher.seek(64 + CHACHA_MAX_BODY - 100);
                     100
                 }
-                #[cfg(target_arch = "x86_64")]
+                #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
                 Engine::ChaChaFast(cc) => {
                     cc.ct_len = CHACHA_MAX_BODY - 128;
                     // Block 0 made the Poly1305 key; the body starts at 1.
@@ -1459,9 +1653,9 @@ mod tests {
             c.update(&mut vec![0u8; left]).unwrap();
             assert_eq!(
                 c.update(&mut [0u8; 1]),
-                Err(BodyTooLong {
+                Err(BodyError::TooLong(BodyTooLong {
                     limit: CHACHA_MAX_BODY
-                })
+                }))
             );
         }
         // One call that straddles the limit fails before changing anything.

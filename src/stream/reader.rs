@@ -14,7 +14,7 @@ use super::CHUNK_LEN;
 /// Input piece of [`BodyReader::read_through`]: small enough that the
 /// piece stays in L1 between the copy from the source and the cipher.
 const PIECE_LEN: usize = 8 * 1024;
-use super::cipher::{BodyCipher, BodyTooLong, pkcs7_unpad_len_block};
+use super::cipher::{BodyCipher, BodyError, pkcs7_unpad_len_block};
 use crate::error::DecryptError;
 
 pub(crate) struct BodyReader<R> {
@@ -347,8 +347,11 @@ impl<R: Read> BodyReader<R> {
     }
 }
 
-fn too_long(e: BodyTooLong) -> DecryptError {
-    DecryptError::BodyTooLong { limit: e.limit }
+fn too_long(e: BodyError) -> DecryptError {
+    match e {
+        BodyError::TooLong(e) => DecryptError::BodyTooLong { limit: e.limit },
+        BodyError::KernelState => DecryptError::Io(std::io::Error::other(e.to_string())),
+    }
 }
 
 fn read_retry<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {

@@ -9,7 +9,7 @@
 use std::io::{self, Write};
 
 use super::CHUNK_LEN;
-use super::cipher::{BodyCipher, pkcs7_pad_block};
+use super::cipher::{BodyCipher, BodyError, pkcs7_pad_block};
 
 /// Writes at least this large skip the buffer when it is empty.
 const DIRECT_MIN: usize = 4096;
@@ -63,12 +63,7 @@ impl<W: Write> BodyWriter<W> {
         }
         cipher
             .update(self.buf.get_mut(..n).unwrap_or_default())
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "the plaintext is longer than the cipher allows ({} bytes)",
-                    e.limit
-                ))
-            })?;
+            .map_err(write_error)?;
         self.write_header()?;
         self.inner
             .write_all(self.buf.get(..n).unwrap_or_default())?;
@@ -117,12 +112,7 @@ impl<W: Write> Write for BodyWriter<W> {
             let dst = self.out.get_mut(..n).unwrap_or_default();
             cipher
                 .update_to(data.get(..n).unwrap_or_default(), dst)
-                .map_err(|e| {
-                    io::Error::other(format!(
-                        "the plaintext is longer than the cipher allows ({} bytes)",
-                        e.limit
-                    ))
-                })?;
+                .map_err(write_error)?;
             self.write_header()?;
             self.inner
                 .write_all(self.out.get(..n).unwrap_or_default())?;
@@ -145,5 +135,15 @@ impl<W: Write> Write for BodyWriter<W> {
             self.flush_chunk(true)?;
         }
         self.inner.flush()
+    }
+}
+
+fn write_error(e: BodyError) -> io::Error {
+    match e {
+        BodyError::TooLong(e) => io::Error::other(format!(
+            "the plaintext is longer than the cipher allows ({} bytes)",
+            e.limit
+        )),
+        BodyError::KernelState => io::Error::other(e.to_string()),
     }
 }

