@@ -43,9 +43,12 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(target_arch = "x86_64")]
 mod arch;
+#[cfg(feature = "async")]
+mod async_io;
 #[cfg(feature = "compression")]
 pub mod compress;
 pub mod container;
@@ -58,6 +61,8 @@ pub mod store;
 pub mod stream;
 mod wrap;
 
+#[cfg(feature = "async")]
+pub use async_io::{AsyncDecryptor, AsyncStreamWriter};
 pub use decryptor::{ContainerInfo, DecryptOptions, Decryptor, KeyMatch, is_encrypted};
 pub use encryptor::{Encryptor, StreamWriter, Target};
 pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch};

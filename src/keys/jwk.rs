@@ -18,6 +18,15 @@
 //!   leading zero byte; both read either).
 //!
 //! OKP keys (Ed25519, X25519, …) are not supported by mailcrypt.
+//!
+//! Why a small JSON reader and writer here rather than `serde_json`: the
+//! library parses untrusted JWKs with limits `serde_json` does not enforce
+//! (duplicate members refused rather than the last one winning; depth and
+//! length caps; key material in zeroizing buffers), and writes one
+//! flat object whose only free-form string is `kid`. That is less code
+//! than the serde and serde_json dependency it would add to every
+//! embedding program; the CLI, which needs general JSON output, uses
+//! `serde_json` (feature `cli`).
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;

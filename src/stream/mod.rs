@@ -6,8 +6,8 @@ mod modes;
 mod reader;
 mod writer;
 
-pub(crate) use reader::BodyReader;
-pub(crate) use writer::BodyWriter;
+pub(crate) use reader::{BodyDecoder, BodyReader};
+pub(crate) use writer::{BodyEncoder, BodyWriter};
 
 /// Size of the ciphertext chunk the adapters process at once.
 pub const CHUNK_LEN: usize = 64 * 1024;

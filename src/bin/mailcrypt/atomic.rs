@@ -25,7 +25,7 @@ impl AtomicFile {
             .unwrap_or_else(|| "out".into());
         let mut rnd = [0u8; 6];
         getrandom::fill(&mut rnd).map_err(|e| io::Error::other(e.to_string()))?;
-        let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+        let suffix = base16ct::lower::encode_string(&rnd);
         let tmp = dir.join(format!(
             ".{name}.mailcrypt-{}-{suffix}.tmp",
             std::process::id()

@@ -1,6 +1,9 @@
-//! A minimal JSON writer for `--json` output (no serde in the tree).
+//! `Json` values of the store commands' `--json` output, rendered by
+//! `serde_json` (the CLI's one JSON serializer; key order kept by its
+//! `preserve_order` feature). The other commands build `serde_json`
+//! values directly; this adapter goes once store_cmd.rs does the same.
 
-use std::fmt::Write as _;
+use serde_json::{Map, Value};
 
 pub enum Json {
     Null,
@@ -16,56 +19,20 @@ impl Json {
     }
 
     pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out);
-        out
+        self.to_value().to_string()
     }
 
-    fn write(&self, out: &mut String) {
+    fn to_value(&self) -> Value {
         match self {
-            Json::Null => out.push_str("null"),
-            Json::Num(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::Str(s) => {
-                out.push('"');
-                for c in s.chars() {
-                    match c {
-                        '"' => out.push_str("\\\""),
-                        '\\' => out.push_str("\\\\"),
-                        '\n' => out.push_str("\\n"),
-                        '\r' => out.push_str("\\r"),
-                        '\t' => out.push_str("\\t"),
-                        c if (c as u32) < 0x20 => {
-                            let _ = write!(out, "\\u{:04x}", c as u32);
-                        }
-                        c => out.push(c),
-                    }
-                }
-                out.push('"');
-            }
-            Json::Arr(v) => {
-                out.push('[');
-                for (i, x) in v.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    x.write(out);
-                }
-                out.push(']');
-            }
-            Json::Obj(v) => {
-                out.push('{');
-                for (i, (k, x)) in v.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    Json::Str((*k).to_string()).write(out);
-                    out.push(':');
-                    x.write(out);
-                }
-                out.push('}');
-            }
+            Json::Null => Value::Null,
+            Json::Num(n) => Value::from(*n),
+            Json::Str(s) => Value::from(s.as_str()),
+            Json::Arr(v) => Value::Array(v.iter().map(Json::to_value).collect()),
+            Json::Obj(v) => Value::Object(
+                v.iter()
+                    .map(|(k, x)| ((*k).to_owned(), x.to_value()))
+                    .collect::<Map<String, Value>>(),
+            ),
         }
     }
 }
