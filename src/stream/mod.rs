@@ -6,8 +6,12 @@ mod modes;
 mod reader;
 mod writer;
 
-pub(crate) use reader::{BodyDecoder, BodyReader};
-pub(crate) use writer::{BodyEncoder, BodyWriter};
+#[cfg(feature = "async")]
+pub(crate) use reader::BodyDecoder;
+pub(crate) use reader::BodyReader;
+#[cfg(feature = "async")]
+pub(crate) use writer::BodyEncoder;
+pub(crate) use writer::BodyWriter;
 
 /// Size of the ciphertext chunk the adapters process at once.
 pub const CHUNK_LEN: usize = 64 * 1024;

@@ -336,7 +336,7 @@ impl<R: Read> BodyReader<R> {
     fn refill(&mut self) -> Result<bool, DecryptError> {
         self.dec.compact();
         loop {
-            if !self.dec.eof {
+            if !self.dec.at_eof() {
                 let n = read_retry(&mut self.inner, self.dec.spare())?;
                 self.dec.filled(n);
             }
@@ -478,16 +478,16 @@ impl<R: Read> Read for BodyReader<R> {
                 return self.dec.output(out);
             }
             self.dec.check_poisoned()?;
-            if self.dec.done || out.is_empty() {
+            if self.dec.is_done() || out.is_empty() {
                 return Ok(0);
             }
-            if !self.dec.block_mode && !self.dec.eof && self.buf_read.is_some() {
+            if !self.dec.block_mode && !self.dec.at_eof() && self.buf_read.is_some() {
                 match self.read_direct(out) {
                     Ok(0) => {}
                     Ok(n) => return Ok(n),
                     Err(e) => return Err(self.dec.fail(e)),
                 }
-            } else if !self.dec.block_mode && !self.dec.eof && out.len() >= 2 * PIECE_LEN {
+            } else if !self.dec.block_mode && !self.dec.at_eof() && out.len() >= 2 * PIECE_LEN {
                 match self.read_through(out) {
                     Ok(0) => {}
                     Ok(n) => return Ok(n),
@@ -510,7 +510,7 @@ impl<R: Read> BufRead for BodyReader<R> {
     fn fill_buf(&mut self) -> io::Result<&[u8]> {
         while !self.dec.has_output() {
             self.dec.check_poisoned()?;
-            if self.dec.done {
+            if self.dec.is_done() {
                 return Ok(&[]);
             }
             match self.refill() {

@@ -153,6 +153,7 @@ impl BodyEncoder {
     }
 
     /// Whether [`BodyEncoder::finish`] has run.
+    #[cfg(feature = "async")]
     pub(crate) fn is_finished(&self) -> bool {
         self.finished
     }
