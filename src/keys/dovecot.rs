@@ -35,10 +35,7 @@ use super::{
 use crate::error::KeyError;
 use crate::wrap::hash::Hash;
 
-/// Largest Dovecot key string accepted, in bytes (64 KiB). Dovecot 2.4.4
-/// caps the decoded key buffer at 16 KiB; RSA-8192 in PKCS#1 hex needs
-/// about 9.5 KiB, so nothing real comes close.
-pub const MAX_KEY_STRING_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_KEY_STRING_LEN;
 
 /// Highest PBKDF2 round count accepted from a key string (Dovecot writes
 /// 2048). Shared with the container reader: [`crate::MAX_ROUNDS`].

@@ -35,9 +35,7 @@ use super::load::{ec_private_from_scalar, ec_public_from_sec1};
 use super::{Curve, KeyType, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind};
 use crate::error::KeyError;
 
-/// Largest JWK text accepted, in bytes (64 KiB; an RSA-8192 private JWK is
-/// about 6 KiB).
-pub const MAX_JWK_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_JWK_LEN;
 
 const MAX_DEPTH: usize = 32;
 

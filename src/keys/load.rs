@@ -20,9 +20,7 @@ use crate::error::KeyError;
 /// Nested base64 decoding is allowed this deep (Dovecot allows one level).
 const MAX_BASE64_DEPTH: u8 = 1;
 
-/// Largest key file accepted (Dovecot 2.4.4 caps keys at 16 KiB; PEM of
-/// RSA-16384 stays under that).
-pub const MAX_KEY_FILE_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_KEY_FILE_LEN;
 
 fn invalid(e: impl std::fmt::Display) -> KeyError {
     KeyError::Invalid(e.to_string())
@@ -201,12 +199,8 @@ fn private_at_depth(
     }
 }
 
-/// Largest PBKDF2 iteration count accepted in an encrypted PKCS#8 key
-/// (OpenSSL writes 2048; mailcrypt writes 600 000).
-pub const MAX_PKCS8_PBKDF2_ITERATIONS: u32 = 10_000_000;
-/// Largest scrypt memory cost (128 · N · r bytes) accepted in an encrypted
-/// PKCS#8 key.
-pub const MAX_PKCS8_SCRYPT_MEMORY: u64 = 64 << 20;
+pub use crate::limits::MAX_PKCS8_PBKDF2_ITERATIONS;
+pub use crate::limits::MAX_PKCS8_SCRYPT_MEMORY;
 
 /// Refuse key-derivation parameters that would make loading a key file
 /// spin for minutes or allocate gigabytes (found by fuzzing).
