@@ -104,7 +104,7 @@ fn body(c: &mut Criterion) {
         g.bench_function(BenchmarkId::from_parameter(label(n)), |b| {
             b.iter(|| {
                 black_box(
-                    mailcrypt::stream::__raw_aes256_gcm(&[7u8; 32], &[1u8; 12], &mut data, true)
+                    mailcrypt::internals::raw_aes256_gcm(&[7u8; 32], &[1u8; 12], &mut data, true)
                         .unwrap(),
                 );
             })
@@ -163,14 +163,14 @@ fn open_parts(c: &mut Criterion) {
     let salt = [9u8; 65];
     g.bench_function("pbkdf2-sha256-2048x48B", |b| {
         let mut out = [0u8; 48];
-        b.iter(|| mailcrypt::__bench::pbkdf2_sha256(&secret, &salt, 2048, black_box(&mut out)))
+        b.iter(|| mailcrypt::internals::pbkdf2_sha256(&secret, &salt, 2048, black_box(&mut out)))
     });
     g.bench_function("pbkdf2-sha256-2048x48B-crate", |b| {
         let mut out = [0u8; 48];
         b.iter(|| pbkdf2::pbkdf2_hmac::<sha2::Sha256>(&secret, &salt, 2048, black_box(&mut out)))
     });
     g.bench_function("key-check-sha256", |b| {
-        b.iter(|| black_box(mailcrypt::__bench::key_check_sha256(&salt[..60])))
+        b.iter(|| black_box(mailcrypt::internals::key_check_sha256(&salt[..60])))
     });
     g.bench_function("key-check-sha256-crate", |b| {
         use sha2::Digest;

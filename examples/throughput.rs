@@ -135,7 +135,7 @@ fn body(secs: f64) {
             let r = best_rate(secs, n, || {
                 timed(|| {
                     black_box(
-                        mailcrypt::stream::__raw_aes256_gcm(
+                        mailcrypt::internals::raw_aes256_gcm(
                             &[7u8; 32], &[1u8; 12], &mut buf, encrypt,
                         )
                         .expect("gcm"),
@@ -205,7 +205,7 @@ fn open(secs: f64) {
     let salt = [9u8; 65];
     let mut kek = [0u8; 48];
     let t = per_op(secs / 4.0, || {
-        mailcrypt::__bench::pbkdf2_sha256(&secret, &salt, 2048, &mut kek);
+        mailcrypt::internals::pbkdf2_sha256(&secret, &salt, 2048, &mut kek);
         black_box(&kek);
     });
     println!("part-pbkdf2-sha256-2048-48B {t:.9}");
@@ -215,7 +215,7 @@ fn open(secs: f64) {
     });
     println!("part-pbkdf2-crate-sha256-2048-48B {t:.9}");
     let t = per_op(secs / 4.0, || {
-        black_box(mailcrypt::__bench::key_check_sha256(&salt[..60]));
+        black_box(mailcrypt::internals::key_check_sha256(&salt[..60]));
     });
     println!("part-key-check-sha256 {t:.9}");
     let t = per_op(secs / 4.0, || {

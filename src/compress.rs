@@ -27,12 +27,9 @@
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-/// Largest xz dictionary accepted (xz -9 uses 64 MiB).
-pub const MAX_XZ_DICT: u64 = 64 << 20;
-/// Largest zstd window accepted.
-pub const MAX_ZSTD_WINDOW: u64 = 64 << 20;
-/// Largest uncompressed Dovecot-LZ4 chunk accepted (Dovecot writes 64 KiB).
-pub const MAX_LZ4_CHUNK: u32 = 16 << 20;
+pub use crate::limits::MAX_LZ4_CHUNK;
+pub use crate::limits::MAX_XZ_DICT;
+pub use crate::limits::MAX_ZSTD_WINDOW;
 
 const LZ4_MAGIC: &[u8; 15] = b"Dovecot-LZ4\x0d\x2a\x9b\xc5";
 

@@ -334,6 +334,23 @@ impl<R: Read> Read for Decryptor<R> {
     }
 }
 
+/// Plaintext straight from the adapter's buffer (no copy into the
+/// caller's), with the same guarantees as `read`.
+impl<R: Read> BufRead for Decryptor<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match &mut self.body {
+            Body::Empty => Ok(&[]),
+            Body::Stream(b) => b.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        if let Body::Stream(b) = &mut self.body {
+            b.consume(n);
+        }
+    }
+}
+
 /// Read up to 10 bytes to tell an empty file (Dovecot's empty mail) from a
 /// container; returns the bytes read so they can be chained back.
 fn read_prefix<R: Read>(r: &mut R) -> Result<Option<io::Cursor<Vec<u8>>>, DecryptError> {

@@ -434,6 +434,22 @@ impl Encryptor {
     }
 }
 
+#[cfg(feature = "async")]
+impl Encryptor {
+    /// [`Encryptor::wrap_output`] for an async output (feature `async`):
+    /// plaintext written to the returned [`futures_io::AsyncWrite`] comes
+    /// out encrypted. Finish with
+    /// [`AsyncStreamWriter::finish`](crate::AsyncStreamWriter::finish) or
+    /// `close()`.
+    pub fn wrap_async_output<W: futures_io::AsyncWrite + Unpin>(
+        &self,
+        output: W,
+    ) -> Result<crate::AsyncStreamWriter<W>, EncryptError> {
+        let (header, cipher) = self.prepare()?;
+        Ok(crate::AsyncStreamWriter::new(output, header, cipher))
+    }
+}
+
 fn random(buf: &mut [u8]) -> Result<(), EncryptError> {
     getrandom::fill(buf).map_err(|e| EncryptError::Random(e.to_string()))
 }

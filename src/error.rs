@@ -106,8 +106,9 @@ pub enum KeyError {
         /// The id of the encrypting key, as stored in the key string.
         key_id: KeyId,
     },
-    /// Reading a key file failed.
-    #[error("I/O error reading key: {0}")]
+    /// Reading a key file failed. Displayed as the I/O error itself, as
+    /// [`DecryptError::Io`].
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 
@@ -219,8 +220,10 @@ pub enum DecryptError {
     /// A key error while looking up or using a key.
     #[error(transparent)]
     Key(#[from] KeyError),
-    /// Reading the input failed.
-    #[error("I/O error: {0}")]
+    /// Reading the input failed. Displayed as the I/O error itself (which
+    /// is also the `source()` chain), so that a caller adding the file name
+    /// prints the cause once.
+    #[error(transparent)]
     Io(#[from] io::Error),
 }
 

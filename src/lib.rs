@@ -45,9 +45,12 @@
     allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
 mod arch;
+#[cfg(feature = "async")]
+mod async_io;
 #[cfg(feature = "compression")]
 pub mod compress;
 pub mod container;
@@ -55,32 +58,20 @@ mod decryptor;
 mod encryptor;
 mod error;
 mod hex;
+pub mod internals;
 pub mod keys;
+pub mod limits;
 pub mod store;
 pub mod stream;
 mod wrap;
 
+#[cfg(feature = "async")]
+pub use async_io::{AsyncDecryptor, AsyncStreamWriter};
 pub use decryptor::{ContainerInfo, DecryptOptions, Decryptor, KeyMatch, is_encrypted};
 pub use encryptor::{Encryptor, StreamWriter, Target};
 pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch};
-pub use wrap::MAX_ROUNDS;
+pub use limits::MAX_ROUNDS;
 
 #[doc(hidden)]
 #[path = "fuzz_api.rs"]
 pub mod __fuzz;
-
-/// Not part of the API (hidden, may change without notice): the primitives
-/// of the per-mail open path, for the criterion benches and
-/// `examples/throughput.rs`.
-#[doc(hidden)]
-pub mod __bench {
-    /// PBKDF2-HMAC-SHA-256 as the header unwrap runs it.
-    pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8]) {
-        crate::wrap::hash::Hash::Sha256.pbkdf2(password, salt, rounds, out);
-    }
-
-    /// Dovecot's 2048-step SHA-256 key-check chain.
-    pub fn key_check_sha256(blob: &[u8]) -> Vec<u8> {
-        crate::wrap::hash::Hash::Sha256.key_check(blob)
-    }
-}

@@ -120,7 +120,9 @@ fn run_with_kills(
     seed: u64,
 ) {
     let seen = Seen::default();
-    kill_loop(args, seed, &[(20, 400); 10], || check(dir, expect, ring, &seen));
+    kill_loop(args, seed, &[(20, 400); 10], || {
+        check(dir, expect, ring, &seen)
+    });
 }
 
 /// Run the CLI with `args` once per `(min_ms, spread_ms)` of `schedule`,
@@ -249,7 +251,10 @@ fn check_mdbox(dir: &Path, expect: &BTreeMap<PathBuf, Vec<Vec<u8>>>, ring: &KeyR
     for e in fs::read_dir(dir.join("storage")).unwrap() {
         let p = e.unwrap().path();
         let n = p.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(expect.contains_key(&p) || store::is_own_temp(&n), "stray file {n}");
+        assert!(
+            expect.contains_key(&p) || store::is_own_temp(&n),
+            "stray file {n}"
+        );
     }
     for (p, bodies) in expect {
         let mails = store::MailRef::dbox_mails(p, store::Shape::Mdbox)
@@ -284,7 +289,9 @@ fn kill_9_during_an_mdbox_repair_loses_nothing() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    kill_loop(&args, 13, &[(20, 400); 10], || check_mdbox(&dir, &expect, &ring));
+    kill_loop(&args, 13, &[(20, 400); 10], || {
+        check_mdbox(&dir, &expect, &ring)
+    });
     for p in expect.keys() {
         for m in store::MailRef::dbox_mails(p, store::Shape::Mdbox).unwrap() {
             let mut r = m.open().unwrap();
@@ -309,7 +316,11 @@ fn make_user_store() -> (PathBuf, BTreeMap<PathBuf, Vec<u8>>, Vec<u8>) {
     let _ = fs::remove_dir_all(&dir);
     let src = root().join("vectors/userkeys/upstream");
     fs::create_dir_all(dir.join("Maildir/cur")).unwrap();
-    fs::copy(src.join("dovecot-attributes"), dir.join("dovecot-attributes")).unwrap();
+    fs::copy(
+        src.join("dovecot-attributes"),
+        dir.join("dovecot-attributes"),
+    )
+    .unwrap();
     let password = fs::read(src.join("password")).unwrap();
     let attrs = mailcrypt::keys::AttributeFile::read(dir.join("dovecot-attributes")).unwrap();
     let folder = attrs
@@ -323,7 +334,9 @@ fn make_user_store() -> (PathBuf, BTreeMap<PathBuf, Vec<u8>>, Vec<u8>) {
     for i in 0..800 {
         let len = 50 + (rng.next() % 2000) as usize;
         let body: Vec<u8> = (0..len).map(|j| b'a' + ((i + j) % 26) as u8).collect();
-        let path = dir.join(format!("Maildir/cur/18{i:08}.M{i}P9.host,S={len},W={len}:2,"));
+        let path = dir.join(format!(
+            "Maildir/cur/18{i:08}.M{i}P9.host,S={len},W={len}:2,"
+        ));
         let mut w = enc.wrap_output(Vec::new()).unwrap();
         w.write_all(&body).unwrap();
         fs::write(&path, w.finish().unwrap()).unwrap();

@@ -16,8 +16,8 @@ use mailcrypt::Target;
 use mailcrypt::container::Header;
 use mailcrypt::keys::{KeyId, KeyRing, PrivateKey};
 use mailcrypt::store::{
-    self, ChangeLog, DecryptStoreEvent, DecryptStoreOptions, Destination, FileReport,
-    MailOutcome, RepairEvent, RepairOptions, ScanEvent, ScanOptions, StoreKeys, VerifyOutcome,
+    self, ChangeLog, DecryptStoreEvent, DecryptStoreOptions, Destination, FileReport, MailOutcome,
+    RepairEvent, RepairOptions, ScanEvent, ScanOptions, StoreKeys, VerifyOutcome,
 };
 
 fn dbox() -> PathBuf {
@@ -75,7 +75,10 @@ fn p256_ids() -> (KeyId, KeyId) {
         let q = rest.find('"').unwrap();
         rest[q + 1..q + 65].to_string()
     };
-    (id(&field("spki_compressed")), id(&field("spki_uncompressed")))
+    (
+        id(&field("spki_compressed")),
+        id(&field("spki_uncompressed")),
+    )
 }
 
 fn copy_tree(from: &Path, to: &Path) {
@@ -267,7 +270,10 @@ fn mixed_dbox_stores_are_repaired_for_every_target_and_undone() {
             let s = store::repair(
                 &[&tree],
                 &keys,
-                &RepairOptions::new(target).apply(true).log(Some(&log)).jobs(2),
+                &RepairOptions::new(target)
+                    .apply(true)
+                    .log(Some(&log))
+                    .jobs(2),
                 |e| events.push(e),
             )
             .unwrap();
@@ -279,7 +285,10 @@ fn mixed_dbox_stores_are_repaired_for_every_target_and_undone() {
             assert_eq!(s.failed, 0, "{events:?}");
             assert_eq!(s.rewritten, to_fix.len() as u64, "{store} {target}");
             let after = snapshot(&tree);
-            assert_eq!(before.keys().collect::<Vec<_>>(), after.keys().collect::<Vec<_>>());
+            assert_eq!(
+                before.keys().collect::<Vec<_>>(),
+                after.keys().collect::<Vec<_>>()
+            );
             for (rel, old) in &before {
                 let new = &after[rel];
                 let changed = diff_ranges(old, new);
@@ -429,13 +438,18 @@ fn per_user_stores_are_repaired_for_every_target_and_undone() {
             .unwrap();
             assert!(verdicts.iter().all(|v| *v == Some(true)), "{verdicts:?}");
             assert!(
-                events.iter().all(|e| !matches!(e, RepairEvent::Failed { .. })),
+                events
+                    .iter()
+                    .all(|e| !matches!(e, RepairEvent::Failed { .. })),
                 "{events:?}"
             );
             // Undo restores the attribute file and every mail byte for byte.
             let u = store::undo(&log_path, &fresh, true, None, |_| {}).unwrap();
             assert_eq!(u.failed, 0);
-            assert_eq!(fs::read(work.join("dovecot-attributes")).unwrap(), attrs_before);
+            assert_eq!(
+                fs::read(work.join("dovecot-attributes")).unwrap(),
+                attrs_before
+            );
             assert_eq!(snapshot(&tree), before);
             fs::remove_dir_all(&work).unwrap();
         }
@@ -455,7 +469,11 @@ fn files_that_are_no_known_layout_are_reported_never_skipped() {
     let work = tmp("unknown");
     // An mbox file, a container outside any mail directory, a truncated
     // m-file and a dbox file outside storage/.
-    fs::write(work.join("mbox"), b"From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n\nx\n").unwrap();
+    fs::write(
+        work.join("mbox"),
+        b"From a@b Mon Jan  1 00:00:00 2024\nSubject: x\n\nx\n",
+    )
+    .unwrap();
     let m1 = dbox().join("mdbox-new/mdbox/storage/m.1");
     let data = fs::read(&m1).unwrap();
     fs::create_dir_all(work.join("storage")).unwrap();

@@ -1151,3 +1151,150 @@ mod arbitrary_input {
         }
     }
 }
+
+// ------------------------------------------------- PEM layouts OpenSSL reads
+
+/// `pem` with its base64 re-wrapped at `width` columns, lines ended by
+/// `eol`, and the white space around the document and after lines that
+/// OpenSSL ignores.
+fn rewrap(pem: &str, width: usize, eol: &str, pad: bool) -> String {
+    let lines: Vec<&str> = pem.trim().lines().collect();
+    let body: String = lines[1..lines.len() - 1].concat();
+    let mut out = String::new();
+    if pad {
+        out.push_str(" \n\t");
+        out.push_str(eol);
+    }
+    out.push_str(lines[0]);
+    out.push_str(eol);
+    for piece in body.as_bytes().chunks(width) {
+        out.push_str(std::str::from_utf8(piece).unwrap());
+        if pad {
+            out.push_str("  ");
+        }
+        out.push_str(eol);
+    }
+    out.push_str(lines[lines.len() - 1]);
+    out.push_str(eol);
+    if pad {
+        out.push_str(eol);
+        out.push_str("  ");
+    }
+    out
+}
+
+/// Every layout the PEM tests try: 76 and 72 columns (what MIME encoders and
+/// `base64` write), a single long line, CRLF, and padding white space.
+fn layouts(pem: &str) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for width in [76, 72, 65, 40, 1000] {
+        for (eol, pad) in [("\n", false), ("\r\n", false), ("\r\n", true), ("\n", true)] {
+            v.push((
+                format!("width {width} eol {eol:?} pad {pad}"),
+                rewrap(pem, width, eol, pad),
+            ));
+        }
+    }
+    v
+}
+
+fn pem_vector(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("vectors")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn private_keys_load_at_any_pem_line_width_and_with_crlf() {
+    let sealed = std::fs::read(vpath("sample-v2.bin")).unwrap();
+    for name in ["dovecot/sample-v2.key.pem", "bench/rsa2048.pem"] {
+        let pem = pem_vector(name);
+        assert!(
+            pem.lines().nth(1).unwrap().len() == 64,
+            "{name} is 64 columns"
+        );
+        let want = PrivateKey::from_bytes(pem.as_bytes(), None).unwrap();
+        for (what, text) in layouts(&pem) {
+            assert_ne!(text, pem);
+            let k = PrivateKey::from_bytes(text.as_bytes(), None)
+                .unwrap_or_else(|e| panic!("{name} {what}: {e}"));
+            same_key(&k, &want);
+            if name.starts_with("dovecot/") {
+                let mut ring = KeyRing::new();
+                ring.add(k);
+                let mut plain = Vec::new();
+                Decryptor::new(&sealed[..], &ring)
+                    .unwrap()
+                    .read_to_end(&mut plain)
+                    .unwrap();
+                assert_eq!(plain.len(), 13534, "{what}");
+            }
+        }
+    }
+}
+
+#[test]
+fn encrypted_private_keys_load_at_any_pem_line_width_and_with_crlf() {
+    // Written by OpenSSL (vectors/pem/README.md).
+    let pem = pem_vector("pem/sample-v2.key.encrypted.pem");
+    let want = pem_key("sample-v2.key.pem");
+    for (what, text) in layouts(&pem) {
+        assert!(matches!(
+            PrivateKey::from_bytes(text.as_bytes(), None),
+            Err(KeyError::PasswordRequired)
+        ));
+        let k = PrivateKey::from_bytes(text.as_bytes(), Some(b"hunter2"))
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        same_key(&k, &want);
+    }
+}
+
+#[test]
+fn public_keys_load_at_any_pem_line_width_and_with_crlf() {
+    let want = pem_key("sample-v2.key.pem").public_key().canonical_id();
+    for name in [
+        "pem/sample-v2.pub.pem",
+        "stores/keys/p256/public.pem",
+        "mlkem/keys/mlkem768/public.pem",
+    ] {
+        let pem = pem_vector(name);
+        let orig = PublicKey::from_bytes(pem.as_bytes()).unwrap();
+        if name.starts_with("pem/") {
+            assert_eq!(orig.canonical_id(), want);
+        }
+        for (what, text) in layouts(&pem) {
+            let k = PublicKey::from_bytes(text.as_bytes())
+                .unwrap_or_else(|e| panic!("{name} {what}: {e}"));
+            assert_eq!(k.canonical_id(), orig.canonical_id(), "{name} {what}");
+            assert_eq!(ids_of(&k), ids_of(&orig), "{name} {what}");
+        }
+    }
+}
+
+#[test]
+fn pem_layouts_openssl_refuses_are_refused() {
+    // OpenSSL 3 refuses a blank line inside the base64, an indented END
+    // line and a missing END line; so does mailcrypt.
+    let pem = pem_vector("dovecot/sample-v2.key.pem");
+    let lines: Vec<&str> = pem.trim().lines().collect();
+    let n = lines.len();
+    let mut with_blank = lines.clone();
+    with_blank.insert(2, "");
+    let blank = with_blank.join("\n");
+    let indented_end = format!("{}\n  {}\n", lines[..n - 1].join("\n"), lines[n - 1]);
+    let no_end = format!("{}\n", lines[..n - 1].join("\n"));
+    let bad_base64 = pem.replacen(&lines[1][..4], "M!GH", 1);
+    for (what, text) in [
+        ("blank line", blank),
+        ("indented END", indented_end),
+        ("no END", no_end),
+        ("bad base64", bad_base64),
+    ] {
+        let err = PrivateKey::from_bytes(text.as_bytes(), None).unwrap_err();
+        assert!(
+            matches!(err, KeyError::Invalid(ref m) if m.starts_with("PEM: ")),
+            "{what}: {err:?}"
+        );
+    }
+}

@@ -28,19 +28,13 @@ use cursor::Cursor;
 /// The 9-byte magic every container starts with.
 pub const MAGIC: [u8; 9] = *b"CRYPTED\x03\x07";
 
-/// Largest header mailcrypt accepts (Dovecot writes 220–700 bytes; RSA-4096
-/// recipients need about 600).
-pub const MAX_HEADER_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_HEADER_LEN;
 
-/// Largest recipient count mailcrypt accepts (Dovecot writes 1).
-pub const MAX_RECIPIENTS: usize = 64;
+pub use crate::limits::MAX_RECIPIENTS;
 
-/// Largest single variable-length field (ephemeral key, wrapped key, hash).
-pub const MAX_FIELD_LEN: usize = 16 * 1024;
+pub use crate::limits::MAX_FIELD_LEN;
 
-/// Longest algorithm OID content in a v2 header: DER short-form lengths
-/// only (Dovecot's reader mis-parses long forms; real OIDs are 5–11 bytes).
-pub const MAX_OID_LEN: usize = 127;
+pub use crate::limits::MAX_OID_LEN;
 
 /// Flag: body followed by an HMAC of the ciphertext.
 pub const FLAG_HMAC: u32 = 0x01;

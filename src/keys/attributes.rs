@@ -40,20 +40,11 @@ use super::dovecot::{DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind};
 use super::{KeyId, KeyRing, PrivateKey};
 use crate::error::KeyError;
 
-/// Largest attribute file accepted, in bytes (16 MiB). A user with a few
-/// hundred folders needs well under 1 MiB; the file may also hold other
-/// attributes (IMAP METADATA, Sieve scripts), hence the margin.
-pub const MAX_ATTRIBUTE_FILE_LEN: usize = 16 * 1024 * 1024;
+pub use crate::limits::MAX_ATTRIBUTE_FILE_LEN;
 
-/// Largest number of attributes accepted from one file (200 000).
-pub const MAX_ATTRIBUTES: usize = 200_000;
+pub use crate::limits::MAX_ATTRIBUTES;
 
-/// Most mail-crypt private keys [`UserKeyStore::load_into`] opens from one
-/// store (16 384: one user key and a folder key per mailbox). Each costs a
-/// key agreement and a key derivation (about 1 ms, up to a few ms at
-/// `MAX_ROUNDS` for a password-protected one), so the cap bounds the work
-/// a hostile attribute file can ask for to seconds.
-pub const MAX_STORE_PRIVATE_KEYS: usize = 16_384;
+pub use crate::limits::MAX_STORE_PRIVATE_KEYS;
 
 const USER_PREFIX: &str = "vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/pvt/crypt/";
 const FOLDER_PREFIX: &str = "vendor/vendor.dovecot/pvt/crypt/";

@@ -35,10 +35,7 @@ use super::{
 use crate::error::KeyError;
 use crate::wrap::hash::Hash;
 
-/// Largest Dovecot key string accepted, in bytes (64 KiB). Dovecot 2.4.4
-/// caps the decoded key buffer at 16 KiB; RSA-8192 in PKCS#1 hex needs
-/// about 9.5 KiB, so nothing real comes close.
-pub const MAX_KEY_STRING_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_KEY_STRING_LEN;
 
 /// Highest PBKDF2 round count accepted from a key string (Dovecot writes
 /// 2048). Shared with the container reader: [`crate::MAX_ROUNDS`].
@@ -268,32 +265,13 @@ fn field<'a>(fields: &[&'a str], i: usize) -> &'a str {
     fields.get(i).copied().unwrap_or_default()
 }
 
-fn nibble(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Strict hex (either case, even length) into a zeroizing buffer.
 fn hex_secret(s: &str, what: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let b = s.as_bytes();
     if !b.len().is_multiple_of(2) {
         return Err(corrupt(&format!("{what}: odd number of hex digits")));
     }
-    let mut out = Zeroizing::new(Vec::with_capacity(b.len() / 2));
-    for pair in b.chunks_exact(2) {
-        match pair {
-            [hi, lo] => match (nibble(*hi), nibble(*lo)) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => return Err(corrupt(&format!("{what}: not hex"))),
-            },
-            _ => return Err(corrupt(&format!("{what}: not hex"))),
-        }
-    }
-    Ok(out)
+    crate::hex::decode_secret(b).ok_or_else(|| corrupt(&format!("{what}: not hex")))
 }
 
 /// OpenSSL `BN_hex2bn`: either case, odd length allowed, no sign accepted.
@@ -302,17 +280,13 @@ fn bn_hex(s: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     if b.is_empty() || b.len() > 2 * 1024 {
         return Err(corrupt("private scalar"));
     }
-    let mut out = Zeroizing::new(vec![0u8; b.len().div_ceil(2)]);
-    // Fill from the right: digit k (from the end) goes to byte k/2.
-    let len = out.len();
-    for (k, c) in b.iter().rev().enumerate() {
-        let v = nibble(*c).ok_or_else(|| corrupt("private scalar is not hex"))?;
-        let idx = len - 1 - k / 2;
-        if let Some(slot) = out.get_mut(idx) {
-            *slot |= if k % 2 == 0 { v } else { v << 4 };
-        }
+    // An odd count of digits is right-aligned: a leading 0 makes it even.
+    let mut even = Zeroizing::new(Vec::with_capacity(b.len() + 1));
+    if b.len() % 2 == 1 {
+        even.push(b'0');
     }
-    Ok(out)
+    even.extend_from_slice(b);
+    crate::hex::decode_secret(&even).ok_or_else(|| corrupt("private scalar is not hex"))
 }
 
 /// Dovecot 2.3's `hex_to_binary` on a v1 password: decoding stops silently
@@ -320,28 +294,14 @@ fn bn_hex(s: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
 /// empty). Dovecot 2.4.4+ rejects such passwords; mailcrypt keeps 2.3's
 /// result so keys made by either load.
 fn v1_password(pw: &[u8]) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::with_capacity(pw.len() / 2));
-    for pair in pw.chunks_exact(2) {
-        match pair {
-            [hi, lo] => match (nibble(*hi), nibble(*lo)) {
-                (Some(h), Some(l)) => out.push(h << 4 | l),
-                _ => break,
-            },
-            _ => break,
-        }
-    }
-    out
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for b in bytes {
-        for n in [b >> 4, b & 0x0f] {
-            if let Some(c) = DIGITS.get(usize::from(n)) {
-                out.push(char::from(*c));
-            }
-        }
-    }
+    let hex = pw
+        .iter()
+        .position(|c| !c.is_ascii_hexdigit())
+        .unwrap_or(pw.len());
+    // Whole pairs of hex digits before the first non-hex one.
+    let prefix = pw.get(..hex - hex % 2).unwrap_or_default();
+    #[allow(clippy::expect_used)]
+    crate::hex::decode_secret(prefix).expect("an even number of hex digits decodes")
 }
 
 /// The curve of an OpenSSL NID as written in v1 strings.
@@ -959,7 +919,7 @@ pub(crate) fn private_to_string(
     match password {
         None => {
             out.push_str(":0:");
-            push_hex(&mut out, &plain);
+            crate::hex::push_secret(&mut out, &plain);
         }
         Some(pw) => {
             let mut salt = [0u8; WRITE_SALT_LEN];
@@ -968,13 +928,13 @@ pub(crate) fn private_to_string(
             out.push_str(":2:");
             out.push_str(cipher.name());
             out.push(':');
-            push_hex(&mut out, &salt);
+            crate::hex::push_secret(&mut out, &salt);
             out.push(':');
             out.push_str(WRITE_HASH);
             out.push(':');
             out.push_str(&WRITE_ROUNDS.to_string());
             out.push(':');
-            push_hex(&mut out, &enc);
+            crate::hex::push_secret(&mut out, &enc);
         }
     }
     out.push(':');
@@ -1013,15 +973,15 @@ pub(crate) fn private_to_string_for_key(
     out.push_str(":1:");
     out.push_str(cipher.name());
     out.push(':');
-    push_hex(&mut out, &salt);
+    crate::hex::push_secret(&mut out, &salt);
     out.push(':');
     out.push_str(WRITE_HASH);
     out.push(':');
     out.push_str(&WRITE_ROUNDS.to_string());
     out.push(':');
-    push_hex(&mut out, &enc);
+    crate::hex::push_secret(&mut out, &enc);
     out.push(':');
-    push_hex(&mut out, &peer);
+    crate::hex::push_secret(&mut out, &peer);
     out.push(':');
     out.push_str(&enc_key.canonical_id().to_hex());
     out.push(':');
@@ -1035,7 +995,7 @@ pub(crate) fn public_to_string(key: &PublicKey) -> String {
     let spki = key.spki_der(PointForm::Compressed);
     let mut out = String::with_capacity(spki.len() * 2 + 70);
     out.push_str("2:");
-    push_hex(&mut out, &spki);
+    crate::hex::push_secret(&mut out, &spki);
     out.push(':');
     out.push_str(&key.canonical_id().to_hex());
     out

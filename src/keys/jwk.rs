@@ -18,6 +18,15 @@
 //!   leading zero byte; both read either).
 //!
 //! OKP keys (Ed25519, X25519, …) are not supported by mailcrypt.
+//!
+//! Why a small JSON reader and writer here rather than `serde_json`: the
+//! library parses untrusted JWKs with limits `serde_json` does not enforce
+//! (duplicate members refused rather than the last one winning; depth and
+//! length caps; key material in zeroizing buffers), and writes one
+//! flat object whose only free-form string is `kid`. That is less code
+//! than the serde and serde_json dependency it would add to every
+//! embedding program; the CLI, which needs general JSON output, uses
+//! `serde_json` (feature `cli`).
 
 use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;
@@ -26,9 +35,7 @@ use super::load::{ec_private_from_scalar, ec_public_from_sec1};
 use super::{Curve, KeyType, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind};
 use crate::error::KeyError;
 
-/// Largest JWK text accepted, in bytes (64 KiB; an RSA-8192 private JWK is
-/// about 6 KiB).
-pub const MAX_JWK_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_JWK_LEN;
 
 const MAX_DEPTH: usize = 32;
 

@@ -20,9 +20,7 @@ use crate::error::KeyError;
 /// Nested base64 decoding is allowed this deep (Dovecot allows one level).
 const MAX_BASE64_DEPTH: u8 = 1;
 
-/// Largest key file accepted (Dovecot 2.4.4 caps keys at 16 KiB; PEM of
-/// RSA-16384 stays under that).
-pub const MAX_KEY_FILE_LEN: usize = 64 * 1024;
+pub use crate::limits::MAX_KEY_FILE_LEN;
 
 fn invalid(e: impl std::fmt::Display) -> KeyError {
     KeyError::Invalid(e.to_string())
@@ -45,6 +43,55 @@ fn trim(data: &[u8]) -> &[u8] {
         .rposition(|b| !b.is_ascii_whitespace())
         .map_or(start, |e| e + 1);
     data.get(start..end).unwrap_or_default()
+}
+
+/// Decode a PEM document as OpenSSL reads it (and so Dovecot, which
+/// loads keys through OpenSSL): base64 lines of any length, not only the
+/// 64 columns RFC 7468's strict form and `pem-rfc7468` demand (many tools
+/// write 76, e.g. `base64` and MIME encoders), CRLF line ends, white space
+/// inside and around lines. Like OpenSSL, a blank line inside the base64
+/// and an END line that does not start its line are refused. The body is
+/// re-wrapped at 64 columns and handed to `pem-rfc7468`, which still checks
+/// the labels, the base64 alphabet and padding.
+fn decode_pem(data: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>), KeyError> {
+    let pem_err = |e: &dyn std::fmt::Display| invalid(format!("PEM: {e}"));
+    let text = std::str::from_utf8(data).map_err(|_| pem_err(&"not ASCII text"))?;
+    let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
+    let begin = lines.next().unwrap_or_default().trim_end();
+    let mut body = Zeroizing::new(String::with_capacity(text.len()));
+    let mut end = None;
+    for line in lines.by_ref() {
+        if line.starts_with("-----END ") {
+            end = Some(line.trim_end());
+            break;
+        }
+        if line.trim().is_empty() {
+            return Err(pem_err(&"blank line inside the base64 body"));
+        }
+        body.extend(line.chars().filter(|c| !c.is_ascii_whitespace()));
+    }
+    let Some(end) = end else {
+        return Err(pem_err(&"no -----END line"));
+    };
+    if lines.any(|l| !l.trim().is_empty()) {
+        return Err(pem_err(&"text after the -----END line"));
+    }
+    let mut canonical = Zeroizing::new(String::with_capacity(body.len() * 65 / 64 + 128));
+    canonical.push_str(begin);
+    canonical.push('\n');
+    for (i, c) in body.chars().enumerate() {
+        if i > 0 && i % 64 == 0 {
+            canonical.push('\n');
+        }
+        canonical.push(c);
+    }
+    if !body.is_empty() {
+        canonical.push('\n');
+    }
+    canonical.push_str(end);
+    canonical.push('\n');
+    let (label, der) = pem_rfc7468::decode_vec(canonical.as_bytes()).map_err(|e| pem_err(&e))?;
+    Ok((label.to_owned(), Zeroizing::new(der)))
 }
 
 enum Shape<'a> {
@@ -115,10 +162,8 @@ fn private_at_depth(
     let data = trim(data);
     match shape(data) {
         Shape::Pem => {
-            let (label, der) =
-                pem_rfc7468::decode_vec(data).map_err(|e| invalid(format!("PEM: {e}")))?;
-            let der = Zeroizing::new(der);
-            match label {
+            let (label, der) = decode_pem(data)?;
+            match label.as_str() {
                 "PRIVATE KEY" => private_from_pkcs8(&der),
                 "ENCRYPTED PRIVATE KEY" => {
                     let pw = password.ok_or(KeyError::PasswordRequired)?;
@@ -154,12 +199,8 @@ fn private_at_depth(
     }
 }
 
-/// Largest PBKDF2 iteration count accepted in an encrypted PKCS#8 key
-/// (OpenSSL writes 2048; mailcrypt writes 600 000).
-pub const MAX_PKCS8_PBKDF2_ITERATIONS: u32 = 10_000_000;
-/// Largest scrypt memory cost (128 · N · r bytes) accepted in an encrypted
-/// PKCS#8 key.
-pub const MAX_PKCS8_SCRYPT_MEMORY: u64 = 64 << 20;
+pub use crate::limits::MAX_PKCS8_PBKDF2_ITERATIONS;
+pub use crate::limits::MAX_PKCS8_SCRYPT_MEMORY;
 
 /// Refuse key-derivation parameters that would make loading a key file
 /// spin for minutes or allocate gigabytes (found by fuzzing).
@@ -461,10 +502,8 @@ fn public_at_depth(data: &[u8], depth: u8) -> Result<PublicKey, KeyError> {
     let data = trim(data);
     match shape(data) {
         Shape::Pem => {
-            let (label, der) =
-                pem_rfc7468::decode_vec(data).map_err(|e| invalid(format!("PEM: {e}")))?;
-            let der = Zeroizing::new(der);
-            match label {
+            let (label, der) = decode_pem(data)?;
+            match label.as_str() {
                 "PUBLIC KEY" => public_from_spki(&der),
                 "RSA PUBLIC KEY" => {
                     use rsa::pkcs1::DecodeRsaPublicKey;

@@ -17,8 +17,11 @@ const PIECE_LEN: usize = 8 * 1024;
 use super::cipher::{BodyCipher, BodyError, pkcs7_unpad_len_block};
 use crate::error::DecryptError;
 
-pub(crate) struct BodyReader<R> {
-    inner: R,
+/// The decryption state machine without I/O, shared by the blocking and
+/// the async adapters: input goes into [`BodyDecoder::spare`] (then
+/// [`BodyDecoder::filled`]), [`BodyDecoder::process`] decides what can be
+/// released, [`BodyDecoder::output`] hands it out.
+pub(crate) struct BodyDecoder {
     cipher: Option<BodyCipher>,
     trailer_len: usize,
     block_mode: bool,
@@ -35,6 +38,215 @@ pub(crate) struct BodyReader<R> {
     eof: bool,
     done: bool,
     poisoned: Option<String>,
+}
+
+impl BodyDecoder {
+    pub(crate) fn new(cipher: BodyCipher, trailer_len: usize) -> Self {
+        let block_mode = cipher.is_block_mode();
+        let block = cipher.block_len();
+        BodyDecoder {
+            cipher: Some(cipher),
+            trailer_len,
+            block_mode,
+            block,
+            buf: vec![0u8; CHUNK_LEN + trailer_len + 16],
+            len: 0,
+            out_start: 0,
+            out_end: 0,
+            lazy: false,
+            eof: false,
+            done: false,
+            poisoned: None,
+        }
+    }
+
+    /// Drop the released bytes: move what is still held back to the front.
+    pub(crate) fn compact(&mut self) {
+        self.buf.copy_within(self.out_end..self.len, 0);
+        self.len -= self.out_end;
+        self.out_start = 0;
+        self.out_end = 0;
+        self.lazy = false;
+    }
+
+    /// Whether the input has ended (nothing more to read from the source).
+    pub(crate) fn at_eof(&self) -> bool {
+        self.eof
+    }
+
+    /// Room for the next input bytes (after [`BodyDecoder::compact`]).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.len..).unwrap_or_default()
+    }
+
+    /// `n` bytes were read into [`BodyDecoder::spare`]; 0 is end of input.
+    pub(crate) fn filled(&mut self, n: usize) {
+        if n == 0 {
+            self.eof = true;
+        } else {
+            self.len += n;
+        }
+    }
+
+    /// Plaintext is ready for [`BodyDecoder::output`].
+    pub(crate) fn has_output(&self) -> bool {
+        self.out_start < self.out_end
+    }
+
+    /// Nothing more will come out: the end was reached and verified.
+    pub(crate) fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// The error to return once decryption has failed: no later read may
+    /// pretend the end was clean.
+    pub(crate) fn check_poisoned(&self) -> io::Result<()> {
+        match &self.poisoned {
+            Some(msg) => Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("decryption already failed: {msg}"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    pub(crate) fn fail(&mut self, e: DecryptError) -> io::Error {
+        self.poisoned = Some(e.to_string());
+        self.cipher = None;
+        self.out_start = 0;
+        self.out_end = 0;
+        e.into_io()
+    }
+
+    /// Copy (or decrypt, when lazy) released plaintext into `out`.
+    pub(crate) fn output(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let n = (self.out_end - self.out_start).min(out.len());
+        let src = self
+            .buf
+            .get(self.out_start..self.out_start + n)
+            .unwrap_or_default();
+        let dst = out.get_mut(..n).unwrap_or_default();
+        if self.lazy {
+            let Some(cipher) = self.cipher.as_mut() else {
+                return Err(self.fail(DecryptError::TruncatedBody("no cipher".into())));
+            };
+            if let Err(e) = cipher.update_to(src, dst) {
+                return Err(self.fail(too_long(e)));
+            }
+        } else {
+            dst.copy_from_slice(src);
+        }
+        self.out_start += n;
+        Ok(n)
+    }
+
+    /// The released plaintext, decrypted in place if it was still
+    /// ciphertext (`BufRead`-style access).
+    pub(crate) fn output_buf(&mut self) -> io::Result<&[u8]> {
+        if self.lazy {
+            let Some(cipher) = self.cipher.as_mut() else {
+                return Err(self.fail(DecryptError::TruncatedBody("no cipher".into())));
+            };
+            let rest = self
+                .buf
+                .get_mut(self.out_start..self.out_end)
+                .unwrap_or_default();
+            if let Err(e) = cipher.update(rest) {
+                return Err(self.fail(too_long(e)));
+            }
+            self.lazy = false;
+        }
+        Ok(self
+            .buf
+            .get(self.out_start..self.out_end)
+            .unwrap_or_default())
+    }
+
+    /// `n` bytes of [`BodyDecoder::output_buf`] were used.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.out_start = (self.out_start + n).min(self.out_end);
+    }
+
+    /// Decide what the input read so far allows: `Some(true)` when a
+    /// chunk was released into `buf[out_start..out_end]`, `Some(false)` at
+    /// the end of the body, `None` when more input is needed.
+    pub(crate) fn process(&mut self) -> Result<Option<bool>, DecryptError> {
+        let hold = self.trailer_len + if self.block_mode { self.block } else { 0 };
+        let Some(cipher) = self.cipher.as_mut() else {
+            self.done = true;
+            return Ok(Some(false));
+        };
+        if !self.eof {
+            let mut avail = self.len.saturating_sub(hold);
+            if self.block_mode {
+                avail -= avail % self.block;
+            }
+            // Wait for a reasonable amount unless the buffer is full.
+            if avail == 0 || (avail < CHUNK_LEN / 4 && self.len < self.buf.len()) {
+                return Ok(None);
+            }
+            if self.block_mode {
+                cipher
+                    .update(self.buf.get_mut(..avail).unwrap_or_default())
+                    .map_err(too_long)?;
+            } else {
+                self.lazy = true;
+            }
+            self.out_end = avail;
+            return Ok(Some(true));
+        }
+        // End of input: everything but the trailer is body.
+        let Some(body) = self.len.checked_sub(self.trailer_len) else {
+            return Err(DecryptError::TruncatedBody(format!(
+                "the body is shorter than its {}-byte trailer",
+                self.trailer_len
+            )));
+        };
+        if self.block_mode && (body == 0 || body % self.block != 0) {
+            // Check the MAC first so that tampering reports as such.
+            if let Some(c) = self.cipher.take() {
+                let mut c = c;
+                c.authenticate(self.buf.get(..body).unwrap_or_default())
+                    .map_err(too_long)?;
+                if self.trailer_len > 0
+                    && !c.verify(self.buf.get(body..self.len).unwrap_or_default())
+                {
+                    return Err(DecryptError::Authentication { what: "HMAC" });
+                }
+            }
+            return Err(DecryptError::TruncatedBody(format!(
+                "CBC body of {body} bytes is not a non-empty multiple of {}",
+                self.block
+            )));
+        }
+        let mut c = self
+            .cipher
+            .take()
+            .ok_or_else(|| DecryptError::TruncatedBody("no cipher".into()))?;
+        let (data, trailer) = self.buf.split_at_mut(body);
+        c.update(data).map_err(too_long)?;
+        if self.trailer_len > 0 {
+            let what = if c.has_tag() { "AEAD tag" } else { "HMAC" };
+            if !c.verify(trailer.get(..self.trailer_len).unwrap_or_default()) {
+                return Err(DecryptError::Authentication { what });
+            }
+        }
+        let plain = if self.block_mode {
+            pkcs7_unpad_len_block(data, self.block).ok_or(DecryptError::BadPadding)?
+        } else {
+            body
+        };
+        self.out_end = plain;
+        self.len = plain;
+        self.done = true;
+        Ok(Some(plain > 0))
+    }
+}
+
+/// Blocking `Read` (and `BufRead`) adapter over a [`BodyDecoder`].
+pub(crate) struct BodyReader<R> {
+    inner: R,
+    dec: BodyDecoder,
     /// `BufRead::fill_buf`/`consume` of `R` when the source is buffered
     /// ([`BodyReader::enable_buf_read`]): the cipher then reads the
     /// source's own buffer, without copying it into `buf` first.
@@ -50,22 +262,9 @@ struct BufReadFns<R> {
 
 impl<R: Read> BodyReader<R> {
     pub(crate) fn new(inner: R, cipher: BodyCipher, trailer_len: usize) -> Self {
-        let block_mode = cipher.is_block_mode();
-        let block = cipher.block_len();
         BodyReader {
             inner,
-            cipher: Some(cipher),
-            trailer_len,
-            block_mode,
-            block,
-            buf: vec![0u8; CHUNK_LEN + trailer_len + 16],
-            len: 0,
-            out_start: 0,
-            out_end: 0,
-            lazy: false,
-            eof: false,
-            done: false,
-            poisoned: None,
+            dec: BodyDecoder::new(cipher, trailer_len),
             buf_read: None,
         }
     }
@@ -81,15 +280,6 @@ impl<R: Read> BodyReader<R> {
             fill_buf: R::fill_buf,
             consume: R::consume,
         });
-    }
-
-    /// Drop the released bytes: move what is still held back to the front.
-    fn compact(&mut self) {
-        self.buf.copy_within(self.out_end..self.len, 0);
-        self.len -= self.out_end;
-        self.out_start = 0;
-        self.out_end = 0;
-        self.lazy = false;
     }
 
     pub(crate) fn get_mut(&mut self) -> &mut R {
@@ -141,98 +331,18 @@ impl<R: Read> BodyReader<R> {
         }
     }
 
-    fn fail(&mut self, e: DecryptError) -> io::Error {
-        self.poisoned = Some(e.to_string());
-        self.cipher = None;
-        self.out_start = 0;
-        self.out_end = 0;
-        e.into_io()
-    }
-
     /// Decrypt the next chunk into `buf[out_start..out_end]`. Returns
     /// `Ok(false)` at the end of the body.
     fn refill(&mut self) -> Result<bool, DecryptError> {
-        self.compact();
-        let hold = self.trailer_len + if self.block_mode { self.block } else { 0 };
+        self.dec.compact();
         loop {
-            if !self.eof {
-                let n = read_retry(
-                    &mut self.inner,
-                    self.buf.get_mut(self.len..).unwrap_or_default(),
-                )?;
-                if n == 0 {
-                    self.eof = true;
-                } else {
-                    self.len += n;
-                }
+            if !self.dec.at_eof() {
+                let n = read_retry(&mut self.inner, self.dec.spare())?;
+                self.dec.filled(n);
             }
-            let Some(cipher) = self.cipher.as_mut() else {
-                return Ok(false);
-            };
-            if !self.eof {
-                let mut avail = self.len.saturating_sub(hold);
-                if self.block_mode {
-                    avail -= avail % self.block;
-                }
-                // Wait for a reasonable amount unless the buffer is full.
-                if avail == 0 || (avail < CHUNK_LEN / 4 && self.len < self.buf.len()) {
-                    continue;
-                }
-                if self.block_mode {
-                    cipher
-                        .update(self.buf.get_mut(..avail).unwrap_or_default())
-                        .map_err(too_long)?;
-                } else {
-                    self.lazy = true;
-                }
-                self.out_end = avail;
-                return Ok(true);
+            if let Some(more) = self.dec.process()? {
+                return Ok(more);
             }
-            // End of input: everything but the trailer is body.
-            let Some(body) = self.len.checked_sub(self.trailer_len) else {
-                return Err(DecryptError::TruncatedBody(format!(
-                    "the body is shorter than its {}-byte trailer",
-                    self.trailer_len
-                )));
-            };
-            if self.block_mode && (body == 0 || body % self.block != 0) {
-                // Check the MAC first so that tampering reports as such.
-                if let Some(c) = self.cipher.take() {
-                    let mut c = c;
-                    c.authenticate(self.buf.get(..body).unwrap_or_default())
-                        .map_err(too_long)?;
-                    if self.trailer_len > 0
-                        && !c.verify(self.buf.get(body..self.len).unwrap_or_default())
-                    {
-                        return Err(DecryptError::Authentication { what: "HMAC" });
-                    }
-                }
-                return Err(DecryptError::TruncatedBody(format!(
-                    "CBC body of {body} bytes is not a non-empty multiple of {}",
-                    self.block
-                )));
-            }
-            let mut c = self
-                .cipher
-                .take()
-                .ok_or_else(|| DecryptError::TruncatedBody("no cipher".into()))?;
-            let (data, trailer) = self.buf.split_at_mut(body);
-            c.update(data).map_err(too_long)?;
-            if self.trailer_len > 0 {
-                let what = if c.has_tag() { "AEAD tag" } else { "HMAC" };
-                if !c.verify(trailer.get(..self.trailer_len).unwrap_or_default()) {
-                    return Err(DecryptError::Authentication { what });
-                }
-            }
-            let plain = if self.block_mode {
-                pkcs7_unpad_len_block(data, self.block).ok_or(DecryptError::BadPadding)?
-            } else {
-                body
-            };
-            self.out_end = plain;
-            self.len = plain;
-            self.done = true;
-            return Ok(plain > 0);
         }
     }
 }
@@ -248,38 +358,39 @@ impl<R: Read> BodyReader<R> {
     /// of input is left to `refill`, which verifies the trailer before it
     /// releases the final bytes. Returns 0 at end of input.
     fn read_through(&mut self, out: &mut [u8]) -> Result<usize, DecryptError> {
-        self.compact();
-        let hold = self.trailer_len;
+        self.dec.compact();
+        let hold = self.dec.trailer_len;
         let mut total = 0;
         while out.len() - total >= PIECE_LEN {
-            let room = PIECE_LEN.min(self.buf.len() - self.len);
+            let room = PIECE_LEN.min(self.dec.buf.len() - self.dec.len);
             let n = read_retry(
                 &mut self.inner,
-                self.buf
-                    .get_mut(self.len..self.len + room)
+                self.dec
+                    .buf
+                    .get_mut(self.dec.len..self.dec.len + room)
                     .unwrap_or_default(),
             )?;
             if n == 0 {
-                self.eof = true;
+                self.dec.eof = true;
                 break;
             }
-            self.len += n;
-            let avail = self.len.saturating_sub(hold);
+            self.dec.len += n;
+            let avail = self.dec.len.saturating_sub(hold);
             if avail == 0 {
                 continue;
             }
-            let Some(cipher) = self.cipher.as_mut() else {
+            let Some(cipher) = self.dec.cipher.as_mut() else {
                 return Err(DecryptError::TruncatedBody("no cipher".into()));
             };
             cipher
                 .update_to(
-                    self.buf.get(..avail).unwrap_or_default(),
+                    self.dec.buf.get(..avail).unwrap_or_default(),
                     out.get_mut(total..total + avail).unwrap_or_default(),
                 )
                 .map_err(too_long)?;
             total += avail;
-            self.buf.copy_within(avail..self.len, 0);
-            self.len -= avail;
+            self.dec.buf.copy_within(avail..self.dec.len, 0);
+            self.dec.len -= avail;
         }
         Ok(total)
     }
@@ -297,8 +408,8 @@ impl<R: Read> BodyReader<R> {
             return Ok(0);
         };
         let (fill_buf, consume) = (fns.fill_buf, fns.consume);
-        self.compact();
-        let hold = self.trailer_len;
+        self.dec.compact();
+        let hold = self.dec.trailer_len;
         loop {
             let src = loop {
                 match fill_buf(&mut self.inner) {
@@ -307,31 +418,31 @@ impl<R: Read> BodyReader<R> {
                 }
             };
             if src.is_empty() {
-                self.eof = true;
+                self.dec.eof = true;
                 return Ok(0);
             }
-            let total = self.len + src.len();
+            let total = self.dec.len + src.len();
             if total <= hold {
                 // Too little to release anything yet: keep it.
                 let n = src.len();
-                if let Some(dst) = self.buf.get_mut(self.len..self.len + n) {
+                if let Some(dst) = self.dec.buf.get_mut(self.dec.len..self.dec.len + n) {
                     dst.copy_from_slice(src);
                 }
-                self.len += n;
+                self.dec.len += n;
                 consume(&mut self.inner, n);
                 continue;
             }
             let release = (total - hold).min(out.len());
-            let Some(cipher) = self.cipher.as_mut() else {
+            let Some(cipher) = self.dec.cipher.as_mut() else {
                 return Err(DecryptError::TruncatedBody("no cipher".into()));
             };
             // First the bytes held back from earlier calls, then the
             // source's buffer.
-            let from_held = self.len.min(release);
+            let from_held = self.dec.len.min(release);
             let from_src = release - from_held;
             let (out_held, out_src) = out.split_at_mut(from_held);
             cipher
-                .update_to(self.buf.get(..from_held).unwrap_or_default(), out_held)
+                .update_to(self.dec.buf.get(..from_held).unwrap_or_default(), out_held)
                 .map_err(too_long)?;
             cipher
                 .update_to(
@@ -339,8 +450,8 @@ impl<R: Read> BodyReader<R> {
                     out_src.get_mut(..from_src).unwrap_or_default(),
                 )
                 .map_err(too_long)?;
-            self.buf.copy_within(from_held..self.len, 0);
-            self.len -= from_held;
+            self.dec.buf.copy_within(from_held..self.dec.len, 0);
+            self.dec.len -= from_held;
             consume(&mut self.inner, from_src);
             return Ok(release);
         }
@@ -366,57 +477,59 @@ fn read_retry<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 impl<R: Read> Read for BodyReader<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         loop {
-            if self.out_start < self.out_end {
-                let n = (self.out_end - self.out_start).min(out.len());
-                let src = self
-                    .buf
-                    .get(self.out_start..self.out_start + n)
-                    .unwrap_or_default();
-                let dst = out.get_mut(..n).unwrap_or_default();
-                if self.lazy {
-                    let Some(cipher) = self.cipher.as_mut() else {
-                        return Err(self.fail(DecryptError::TruncatedBody("no cipher".into())));
-                    };
-                    if let Err(e) = cipher.update_to(src, dst) {
-                        return Err(self.fail(too_long(e)));
-                    }
-                } else {
-                    dst.copy_from_slice(src);
-                }
-                self.out_start += n;
-                return Ok(n);
+            if self.dec.has_output() {
+                return self.dec.output(out);
             }
-            if let Some(msg) = &self.poisoned {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("decryption already failed: {msg}"),
-                ));
-            }
-            if self.done || out.is_empty() {
+            self.dec.check_poisoned()?;
+            if self.dec.is_done() || out.is_empty() {
                 return Ok(0);
             }
-            if !self.block_mode && !self.eof && self.buf_read.is_some() {
+            if !self.dec.block_mode && !self.dec.at_eof() && self.buf_read.is_some() {
                 match self.read_direct(out) {
                     Ok(0) => {}
                     Ok(n) => return Ok(n),
-                    Err(e) => return Err(self.fail(e)),
+                    Err(e) => return Err(self.dec.fail(e)),
                 }
-            } else if !self.block_mode && !self.eof && out.len() >= 2 * PIECE_LEN {
+            } else if !self.dec.block_mode && !self.dec.at_eof() && out.len() >= 2 * PIECE_LEN {
                 match self.read_through(out) {
                     Ok(0) => {}
                     Ok(n) => return Ok(n),
-                    Err(e) => return Err(self.fail(e)),
+                    Err(e) => return Err(self.dec.fail(e)),
                 }
             }
             match self.refill() {
                 Ok(true) => {}
                 Ok(false) => {
-                    self.done = true;
+                    self.dec.done = true;
                     return Ok(0);
                 }
-                Err(e) => return Err(self.fail(e)),
+                Err(e) => return Err(self.dec.fail(e)),
             }
         }
+    }
+}
+
+impl<R: Read> BufRead for BodyReader<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        while !self.dec.has_output() {
+            self.dec.check_poisoned()?;
+            if self.dec.is_done() {
+                return Ok(&[]);
+            }
+            match self.refill() {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.dec.done = true;
+                    return Ok(&[]);
+                }
+                Err(e) => return Err(self.dec.fail(e)),
+            }
+        }
+        self.dec.output_buf()
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.dec.consume(n);
     }
 }
 
@@ -652,7 +765,7 @@ mod tests {
         let n = r.read_through(&mut out).unwrap();
         assert_eq!(n, 3 * PIECE_LEN - tl);
         assert!(out[..n].iter().all(|&b| b == 9));
-        assert_eq!(r.len, tl);
+        assert_eq!(r.dec.len, tl);
         let rest = read_all(&mut r, 1 << 20).unwrap();
         assert_eq!(n + rest.len(), plain.len());
     }

@@ -1,4 +1,5 @@
-//! `Write` adapter that encrypts a body in constant memory.
+//! `Write` adapter that encrypts a body in constant memory, over the
+//! sans-I/O [`BodyEncoder`] (which the async adapter shares).
 //!
 //! The header is written lazily with the first plaintext byte, because
 //! Dovecot writes an empty mail as a 0-byte file. The trailer (AEAD tag or
@@ -14,46 +15,88 @@ use super::cipher::{BodyCipher, BodyError, pkcs7_pad_block};
 /// Writes at least this large skip the buffer when it is empty.
 const DIRECT_MIN: usize = 4096;
 
-pub(crate) struct BodyWriter<W: Write> {
-    inner: W,
+/// The encryption state machine without I/O: plaintext goes in through
+/// [`BodyEncoder::write`], ciphertext (header first) comes out of
+/// [`BodyEncoder::pending`], which the adapter must drain (and
+/// [`BodyEncoder::advance`] past) before it feeds more plaintext.
+pub(crate) struct BodyEncoder {
     header: Option<Vec<u8>>,
     cipher: Option<BodyCipher>,
+    /// Plaintext not yet encrypted.
     buf: Vec<u8>,
-    /// Ciphertext staging for large writes of stream ciphers, encrypted
-    /// straight from the caller's data (allocated on first use).
+    /// Ciphertext (and the header, before the first chunk) ready to go out:
+    /// `out[out_pos..]`.
     out: Vec<u8>,
+    out_pos: usize,
     block_mode: bool,
     /// Cipher block length (16; 8 for DES-EDE3-CBC).
     block: usize,
+    finished: bool,
 }
 
-impl<W: Write> BodyWriter<W> {
-    pub(crate) fn new(inner: W, header: Vec<u8>, cipher: BodyCipher) -> Self {
+fn finished_error() -> io::Error {
+    io::Error::other("writer already finished")
+}
+
+fn too_long(e: BodyError) -> io::Error {
+    match e {
+        BodyError::TooLong(e) => io::Error::other(format!(
+            "the plaintext is longer than the cipher allows ({} bytes)",
+            e.limit
+        )),
+        BodyError::KernelState => io::Error::other(e.to_string()),
+    }
+}
+
+impl BodyEncoder {
+    pub(crate) fn new(header: Vec<u8>, cipher: BodyCipher) -> Self {
         let block_mode = cipher.is_block_mode();
         let block = cipher.block_len();
-        BodyWriter {
-            inner,
+        BodyEncoder {
             header: Some(header),
             cipher: Some(cipher),
             buf: Vec::with_capacity(CHUNK_LEN + 16),
             out: Vec::new(),
+            out_pos: 0,
             block_mode,
             block,
+            finished: false,
         }
     }
 
-    fn write_header(&mut self) -> io::Result<()> {
-        if let Some(h) = self.header.take() {
-            self.inner.write_all(&h)?;
-        }
-        Ok(())
+    /// Output waiting to be written.
+    pub(crate) fn pending(&self) -> &[u8] {
+        self.out.get(self.out_pos..).unwrap_or_default()
     }
 
+    /// `n` bytes of [`BodyEncoder::pending`] were written.
+    pub(crate) fn advance(&mut self, n: usize) {
+        self.out_pos = (self.out_pos + n).min(self.out.len());
+    }
+
+    /// Encrypt `src` (a prefix of the body stream) into the (drained)
+    /// output, after the header if it has not gone out yet.
+    fn emit(
+        cipher: &mut BodyCipher,
+        header: &mut Option<Vec<u8>>,
+        out: &mut Vec<u8>,
+        src: &[u8],
+    ) -> io::Result<()> {
+        out.clear();
+        if let Some(h) = header.take() {
+            out.extend_from_slice(&h);
+        }
+        let start = out.len();
+        out.resize(start + src.len(), 0);
+        cipher
+            .update_to(src, out.get_mut(start..).unwrap_or_default())
+            .map_err(too_long)
+    }
+
+    /// Encrypt the buffered plaintext (whole blocks only if `keep_tail`)
+    /// into the output. Call only with the output drained.
     fn flush_chunk(&mut self, keep_tail: bool) -> io::Result<()> {
-        let cipher = self
-            .cipher
-            .as_mut()
-            .ok_or_else(|| io::Error::other("writer already finished"))?;
+        let cipher = self.cipher.as_mut().ok_or_else(finished_error)?;
         let mut n = self.buf.len();
         if self.block_mode && keep_tail {
             n -= n % self.block;
@@ -61,61 +104,35 @@ impl<W: Write> BodyWriter<W> {
         if n == 0 {
             return Ok(());
         }
-        cipher
-            .update(self.buf.get_mut(..n).unwrap_or_default())
-            .map_err(write_error)?;
-        self.write_header()?;
-        self.inner
-            .write_all(self.buf.get(..n).unwrap_or_default())?;
+        self.out_pos = 0;
+        Self::emit(
+            cipher,
+            &mut self.header,
+            &mut self.out,
+            self.buf.get(..n).unwrap_or_default(),
+        )?;
         self.buf.drain(..n);
         Ok(())
     }
 
-    /// Encrypt what is buffered, write the trailer, flush, and return the
-    /// inner writer. Empty input produces no output at all.
-    pub(crate) fn finish(mut self) -> io::Result<W> {
-        if self.header.is_some() && self.buf.is_empty() {
-            // Nothing was written: Dovecot's empty container is 0 bytes.
-            self.inner.flush()?;
-            return Ok(self.inner);
-        }
-        if self.block_mode {
-            let full = self.buf.len() - self.buf.len() % self.block;
-            let tail = self.buf.split_off(full);
-            self.buf
-                .extend_from_slice(&pkcs7_pad_block(&tail, self.block));
-        }
-        self.flush_chunk(false)?;
-        self.write_header()?;
-        let cipher = self
-            .cipher
-            .take()
-            .ok_or_else(|| io::Error::other("writer already finished"))?;
-        self.inner.write_all(&cipher.trailer())?;
-        self.inner.flush()?;
-        Ok(self.inner)
-    }
-}
-
-impl<W: Write> Write for BodyWriter<W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+    /// Take up to `data.len()` plaintext bytes; returns how many were
+    /// taken. Call only with the output drained.
+    pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        debug_assert!(self.pending().is_empty());
         let Some(cipher) = self.cipher.as_mut() else {
-            return Err(io::Error::other("writer already finished"));
+            return Err(finished_error());
         };
         if !self.block_mode && self.buf.is_empty() && data.len() >= DIRECT_MIN {
             // Large write, nothing buffered: encrypt from `data` into the
-            // staging buffer in one pass (no copy into `buf` first).
+            // output in one pass (no copy into `buf` first).
             let n = data.len().min(CHUNK_LEN);
-            if self.out.len() < n {
-                self.out.resize(CHUNK_LEN, 0);
-            }
-            let dst = self.out.get_mut(..n).unwrap_or_default();
-            cipher
-                .update_to(data.get(..n).unwrap_or_default(), dst)
-                .map_err(write_error)?;
-            self.write_header()?;
-            self.inner
-                .write_all(self.out.get(..n).unwrap_or_default())?;
+            self.out_pos = 0;
+            Self::emit(
+                cipher,
+                &mut self.header,
+                &mut self.out,
+                data.get(..n).unwrap_or_default(),
+            )?;
             return Ok(n);
         }
         let room = CHUNK_LEN + 16 - self.buf.len();
@@ -128,22 +145,93 @@ impl<W: Write> Write for BodyWriter<W> {
         Ok(n)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
-        // Whole blocks can go out; the final partial block and the trailer
-        // wait for `finish`.
-        if !self.buf.is_empty() {
-            self.flush_chunk(true)?;
+    /// Whole blocks can go out; the final partial block and the trailer
+    /// wait for [`BodyEncoder::finish`]. Call only with the output drained.
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            self.flush_chunk(true)
         }
-        self.inner.flush()
+    }
+
+    /// Whether [`BodyEncoder::finish`] has run.
+    #[cfg(feature = "async")]
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Encrypt what is buffered and append the trailer to the output.
+    /// Empty input produces no output at all. Call only with the output
+    /// drained.
+    pub(crate) fn finish(&mut self) -> io::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        if self.header.is_some() && self.buf.is_empty() {
+            // Nothing was written: Dovecot's empty container is 0 bytes.
+            self.finished = true;
+            self.cipher = None;
+            return Ok(());
+        }
+        if self.block_mode {
+            let full = self.buf.len() - self.buf.len() % self.block;
+            let tail = self.buf.split_off(full);
+            self.buf
+                .extend_from_slice(&pkcs7_pad_block(&tail, self.block));
+        }
+        self.flush_chunk(false)?;
+        if self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+        let cipher = self.cipher.take().ok_or_else(finished_error)?;
+        self.out.extend_from_slice(&cipher.trailer());
+        self.finished = true;
+        Ok(())
     }
 }
 
-fn write_error(e: BodyError) -> io::Error {
-    match e {
-        BodyError::TooLong(e) => io::Error::other(format!(
-            "the plaintext is longer than the cipher allows ({} bytes)",
-            e.limit
-        )),
-        BodyError::KernelState => io::Error::other(e.to_string()),
+pub(crate) struct BodyWriter<W: Write> {
+    inner: W,
+    enc: BodyEncoder,
+}
+
+impl<W: Write> BodyWriter<W> {
+    pub(crate) fn new(inner: W, header: Vec<u8>, cipher: BodyCipher) -> Self {
+        BodyWriter {
+            inner,
+            enc: BodyEncoder::new(header, cipher),
+        }
+    }
+
+    fn drain(&mut self) -> io::Result<()> {
+        self.inner.write_all(self.enc.pending())?;
+        let n = self.enc.pending().len();
+        self.enc.advance(n);
+        Ok(())
+    }
+
+    /// Encrypt what is buffered, write the trailer, flush, and return the
+    /// inner writer. Empty input produces no output at all.
+    pub(crate) fn finish(mut self) -> io::Result<W> {
+        self.enc.finish()?;
+        self.drain()?;
+        self.inner.flush()?;
+        Ok(self.inner)
+    }
+}
+
+impl<W: Write> Write for BodyWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.enc.write(data)?;
+        self.drain()?;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.enc.flush()?;
+        self.drain()?;
+        self.inner.flush()
     }
 }

@@ -31,9 +31,7 @@ use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, Public
 use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad_block, pkcs7_unpad_len_block};
 use hash::Hash;
 
-/// Largest PBKDF2 iteration count accepted from a header (Dovecot writes
-/// 2048); a hostile header cannot make a reader spin for minutes.
-pub const MAX_ROUNDS: u32 = 100_000;
+pub use crate::limits::MAX_ROUNDS;
 
 type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
 type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;

@@ -30,10 +30,25 @@ pub struct KeyCommand {
 enum KeyCmd {
     /// Generate a new key pair (EC P-256/P-384/P-521, X25519, X448,
     /// ML-KEM-512/768/1024 or RSA).
+    #[command(after_help = "\
+Examples:
+  # A P-256 key pair for mail_crypt_global_private_key / _public_key:
+  mailcrypt key generate --curve p256 -o private.pem --public-out public.pem
+  # A password-protected Dovecot key string:
+  mailcrypt key generate --curve x25519 --format dovecot --password-file pw.txt -o user.key")]
     Generate(GenerateArgs),
     /// Convert a key between PEM, Dovecot key strings and JWK.
+    #[command(after_help = "\
+Examples:
+  # A Dovecot key string (e.g. from a mailbox attribute) to PEM:
+  mailcrypt key convert --to pem --password-file pw.txt -o private.pem user.key
+  # The public half of a PEM key as a JWK:
+  mailcrypt key convert --to jwk --public private.pem")]
     Convert(ConvertArgs),
     /// Print a key's id under every convention (same as `mailcrypt keyid`).
+    #[command(after_help = "\
+Examples:
+  mailcrypt key id /etc/dovecot/public.pem")]
     Id(KeyidArgs),
 }
 

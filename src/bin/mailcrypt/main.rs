@@ -1,6 +1,5 @@
 //! `mailcrypt`: decrypt, encrypt and inspect Dovecot mail-crypt files.
 
-mod json;
 mod key_cmd;
 mod store_cmd;
 
@@ -18,38 +17,94 @@ use mailcrypt::keys::{
 };
 use mailcrypt::{DecryptError, DecryptOptions, Decryptor, Encryptor, Target};
 
-use json::Json;
 use mailcrypt::store::AtomicFile;
+use serde_json::{Map, Value, json};
 
 /// Read and write Dovecot mail-crypt encrypted mail, without OpenSSL.
 #[derive(Parser)]
-#[command(name = "mailcrypt", version, about)]
+#[command(name = "mailcrypt", version, about, after_help = EXAMPLES)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+const EXAMPLES: &str = "\
+Examples:
+  mailcrypt decrypt -k private.pem -o mail.eml ~/Maildir/cur/1733400000.M1P2.mx:2,S
+  mailcrypt scan -k private.pem /var/vmail/example.org/alice/Maildir
+Run `mailcrypt <command> --help` for each command's options and examples.";
+
+// The worked example at the end of every command's `--help` (clap prints
+// `after_help` last), so an admin sees a complete command line.
 #[derive(Subcommand)]
 enum Cmd {
     /// Decrypt one container (any Dovecot build, format v1 or v2).
+    #[command(after_help = "\
+Examples:
+  # Decrypt one mail (the tag is checked before the last bytes are written):
+  mailcrypt decrypt -k /etc/dovecot/private.pem -o mail.eml ~/Maildir/cur/1733400000.M1P2.mx:2,S
+  # Authenticate the whole file first, reading it from standard input:
+  mailcrypt decrypt --verified -k private.pem < mail.bin > mail.eml")]
     Decrypt(DecryptArgs),
     /// Encrypt for a chosen Dovecot build.
+    #[command(after_help = "\
+Examples:
+  # Encrypt a mail for Dovecot 2.4 with ChaCha20-Poly1305:
+  mailcrypt encrypt -r /etc/dovecot/public.pem --target dovecot-2.4 \\
+      --cipher chacha20-poly1305-sha256 -o mail.bin mail.eml")]
     Encrypt(EncryptArgs),
     /// Show what a container's header says (and which key opens it, with -k).
+    #[command(after_help = "\
+Examples:
+  # Cipher, recipients and key ids of every mail in a folder, and the key that opens each:
+  mailcrypt inspect -k /etc/dovecot/private.pem ~/Maildir/cur/*
+  # The same as JSON lines:
+  mailcrypt inspect --json ~/Maildir/cur/*")]
     Inspect(InspectArgs),
     /// Print a key's id under every convention Dovecot builds use.
+    #[command(after_help = "\
+Examples:
+  # The ids a container header may carry for this key:
+  mailcrypt keyid /etc/dovecot/public.pem")]
     Keyid(KeyidArgs),
     /// Report every mail of Maildir trees: plain or encrypted, key ids and
     /// their convention, which key and which Dovecot builds can read it.
+    #[command(after_help = "\
+Examples:
+  # Which mails the key opens and which Dovecot builds read them, tags checked:
+  mailcrypt scan -k /etc/dovecot/private.pem --verify /var/vmail/example.org/alice/Maildir")]
     Scan(store_cmd::ScanArgs),
     /// Rewrite only the recipient key id of mails so that build --target
     /// reads them (dry run unless --apply).
+    #[command(after_help = "\
+Examples:
+  # See what would change, then change it, logging every file:
+  mailcrypt repair -k private.pem --target dovecot-2.4 /var/vmail/example.org/alice/Maildir
+  mailcrypt repair -k private.pem --target dovecot-2.4 --apply --log repair.log \\
+      /var/vmail/example.org/alice/Maildir
+  # Revert it:
+  mailcrypt repair -k private.pem --undo repair.log --apply")]
     Repair(store_cmd::RepairArgs),
     /// Re-encrypt every mail to a new key.
+    #[command(after_help = "\
+Examples:
+  # Re-encrypt a store from the old key to a new one, for Dovecot 2.4:
+  mailcrypt rekey -k old-private.pem --to new-public.pem --target dovecot-2.4 \\
+      --log rekey.log /var/vmail/example.org/alice/Maildir")]
     Rekey(store_cmd::RekeyArgs),
     /// Write a plaintext copy of a store (or decrypt it in place).
+    #[command(after_help = "\
+Examples:
+  # A plaintext copy of a mailbox (the source stays as it is):
+  mailcrypt decrypt-store -k private.pem /var/vmail/example.org/alice/Maildir /srv/export/alice
+  # Decrypt a store in place (every file verified before it is replaced):
+  mailcrypt decrypt-store -k private.pem --in-place /var/vmail/example.org/alice/Maildir")]
     DecryptStore(store_cmd::DecryptStoreArgs),
     /// Generate, convert and identify keys (PEM, Dovecot key strings, JWK).
+    #[command(after_help = "\
+Examples:
+  mailcrypt key generate --curve p256 -o private.pem --public-out public.pem
+  mailcrypt key convert --to dovecot private.pem")]
     Key(key_cmd::KeyCommand),
 }
 
@@ -269,22 +324,61 @@ fn open_input(path: &Option<PathBuf>) -> Result<Box<dyn BufRead>> {
         None => Ok(Box::new(io::stdin().lock())),
         Some(p) if p.as_os_str() == "-" => Ok(Box::new(io::stdin().lock())),
         Some(p) => Ok(Box::new(BufReader::new(
-            File::open(p).with_context(|| format!("opening {}", p.display()))?,
+            File::open(p).with_context(|| p.display().to_string())?,
         ))),
     }
 }
 
-/// Copy everything to `out`; decryption errors keep their message.
-fn pump(mut src: impl Read, out: &mut dyn Write) -> Result<()> {
+/// How errors name the input: its path, or standard input.
+fn input_name(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
+        _ => "standard input".into(),
+    }
+}
+
+/// How errors name the output: its path, or standard output.
+fn output_name(path: &Option<PathBuf>) -> String {
+    match path {
+        Some(p) if p.as_os_str() != "-" => p.display().to_string(),
+        _ => "standard output".into(),
+    }
+}
+
+/// A writer that remembers whether it failed, so that an error coming out
+/// of a copy loop can be blamed on the right file.
+struct Blame<'a> {
+    inner: &'a mut dyn Write,
+    failed: bool,
+}
+
+impl Write for Blame<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.failed |= r.is_err();
+        r
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let r = self.inner.flush();
+        self.failed |= r.is_err();
+        r
+    }
+}
+
+/// Copy everything to `out`; decryption errors keep their message. Every
+/// error names the file it concerns: `input` or `output`.
+fn pump(mut src: impl Read, out: &mut dyn Write, input: &str, output: &str) -> Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match src.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(anyhow!(DecryptError::from_io(e))),
+            Err(e) => return Err(anyhow!(DecryptError::from_io(e)).context(input.to_owned())),
         };
-        out.write_all(&buf[..n])?;
+        out.write_all(&buf[..n])
+            .with_context(|| output.to_owned())?;
     }
 }
 
@@ -297,7 +391,7 @@ impl Sink {
     fn open(path: &Option<PathBuf>) -> Result<Sink> {
         match path {
             Some(p) if p.as_os_str() != "-" => Ok(Sink::File(
-                AtomicFile::create(p).with_context(|| format!("creating {}", p.display()))?,
+                AtomicFile::create(p).with_context(|| p.display().to_string())?,
             )),
             _ => Ok(Sink::Stdout(BufWriter::new(io::stdout().lock()))),
         }
@@ -331,18 +425,25 @@ fn warn_unauthenticated(info: &mailcrypt::ContainerInfo, what: &Option<PathBuf>)
 }
 
 /// Write the plaintext, decompressing Dovecot's compression layer unless
-/// `raw`. Decryption errors keep their own message.
-fn output(src: impl Read, out: &mut dyn Write, raw: bool) -> Result<()> {
+/// `raw`. Decryption errors keep their own message; every error names
+/// `input` or `output`.
+fn output(src: impl Read, out: &mut dyn Write, raw: bool, input: &str, output: &str) -> Result<()> {
     if raw {
-        return pump(src, out);
+        return pump(src, out, input, output);
     }
-    match mailcrypt::compress::decompress_to(src, out) {
+    let mut out = Blame {
+        inner: out,
+        failed: false,
+    };
+    match mailcrypt::compress::decompress_to(src, &mut out) {
         Ok(_) => Ok(()),
+        Err(e) if out.failed => Err(anyhow!(e).context(output.to_owned())),
         Err(e) if e.get_ref().is_some_and(|i| i.is::<DecryptError>()) => {
-            Err(anyhow!(DecryptError::from_io(e)))
+            Err(anyhow!(DecryptError::from_io(e)).context(input.to_owned()))
         }
-        Err(e) => Err(anyhow!(e)
-            .context("decompressing the decrypted mail (use --raw to keep the compressed bytes)")),
+        Err(e) => Err(anyhow!(e).context(format!(
+            "{input}: decompressing the decrypted mail (use --raw to keep the compressed bytes)"
+        ))),
     }
 }
 
@@ -351,30 +452,34 @@ fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
     let opts = DecryptOptions::default()
         .require_integrity(a.require_integrity)
         .allow_ofb_cfb(a.allow_ofb_cfb);
+    let (in_name, out_name) = (input_name(&a.input), output_name(&a.output));
     let mut sink = Sink::open(&a.output)?;
     let stdin = a.input.as_ref().is_none_or(|p| p.as_os_str() == "-");
     if a.verified && !stdin {
         let path = a.input.clone().unwrap_or_default();
-        let file = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)?
+        let file = File::open(&path).with_context(|| in_name.clone())?;
+        let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)
+            .with_context(|| in_name.clone())?
             .use_source_buffer();
         warn_unauthenticated(dec.info(), &a.input);
-        output(dec, sink.writer(), a.raw)?;
+        output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
     } else if a.verified {
         let dec = Decryptor::verified_buffered_with_options(
             io::stdin().lock(),
             &ring,
             a.max_buffer,
             &opts,
-        )?;
+        )
+        .with_context(|| in_name.clone())?;
         warn_unauthenticated(dec.info(), &a.input);
-        output(dec, sink.writer(), a.raw)?;
+        output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
     } else {
-        let dec = Decryptor::buf_read_with_options(open_input(&a.input)?, &ring, &opts)?;
+        let dec = Decryptor::buf_read_with_options(open_input(&a.input)?, &ring, &opts)
+            .with_context(|| in_name.clone())?;
         warn_unauthenticated(dec.info(), &a.input);
-        output(dec, sink.writer(), a.raw)?;
+        output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
     }
-    sink.commit()?;
+    sink.commit().with_context(|| out_name.clone())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -408,14 +513,15 @@ fn encrypt(a: EncryptArgs) -> Result<ExitCode> {
     if a.same_calg {
         enc = enc.same_calg();
     }
-    let mut input = open_input(&a.input)?;
+    let (in_name, out_name) = (input_name(&a.input), output_name(&a.output));
+    let input = open_input(&a.input)?;
     let mut sink = Sink::open(&a.output)?;
     {
         let mut w = enc.wrap_output(sink.writer())?;
-        io::copy(&mut input, &mut w)?;
-        w.finish()?;
+        pump(input, &mut w, &in_name, &out_name)?;
+        w.finish().with_context(|| out_name.clone())?;
     }
-    sink.commit()?;
+    sink.commit().with_context(|| out_name.clone())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -431,7 +537,7 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
         match inspect_one(path, &ring, with_keys) {
             Ok((text, js)) => {
                 if a.json {
-                    println!("{}", js.render());
+                    println!("{js}");
                 } else {
                     print!("{text}");
                 }
@@ -441,11 +547,10 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
                 if a.json {
                     println!(
                         "{}",
-                        Json::Obj(vec![
-                            ("file", Json::str(path.display().to_string())),
-                            ("error", Json::str(format!("{e:#}")))
-                        ])
-                        .render()
+                        json!({
+                            "file": path.display().to_string(),
+                            "error": format!("{e:#}"),
+                        })
                     );
                 } else {
                     println!("{}: error: {e:#}", path.display());
@@ -460,24 +565,23 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
     })
 }
 
-fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, Json)> {
+fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, Value)> {
     use std::fmt::Write as _;
-    let size = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?
-        .len();
+    // The caller prefixes every error with the file name.
+    let size = std::fs::metadata(path)?.len();
     let mut t = String::new();
-    let mut fields: Vec<(&'static str, Json)> = vec![
-        ("file", Json::str(path.display().to_string())),
-        ("size", Json::Num(size)),
-    ];
+    // Key order is kept (serde_json's `preserve_order`): file first.
+    let mut fields = Map::new();
+    fields.insert("file".into(), json!(path.display().to_string()));
+    fields.insert("size".into(), json!(size));
     let _ = writeln!(t, "{}:", path.display());
     if size == 0 {
         let _ = writeln!(
             t,
             "  empty file (Dovecot's encrypted form of an empty mail)"
         );
-        fields.push(("format", Json::str("empty")));
-        return Ok((t, Json::Obj(fields)));
+        fields.insert("format".into(), json!("empty"));
+        return Ok((t, Value::Object(fields)));
     }
     let mut f = BufReader::new(File::open(path)?);
     let header = Header::read(&mut f)?;
@@ -488,8 +592,8 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
         header.version(),
         size.saturating_sub(hlen as u64)
     );
-    fields.push(("format", Json::str(format!("v{}", header.version()))));
-    fields.push(("header_len", Json::Num(hlen as u64)));
+    fields.insert("format".into(), json!(format!("v{}", header.version())));
+    fields.insert("header_len".into(), json!(hlen as u64));
     match &header {
         Header::V1(h) => {
             let _ = writeln!(
@@ -498,16 +602,16 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
                 h.ephemeral_key.len(),
                 hex(&h.key_id)
             );
-            fields.push(("cipher", Json::str("aes-256-ctr")));
-            fields.push(("integrity", Json::str("none")));
-            fields.push((
-                "recipients",
-                Json::Arr(vec![Json::Obj(vec![
-                    ("type", Json::str("ec")),
-                    ("key_id", Json::str(hex(&h.key_id))),
-                    ("ephemeral_key_len", Json::Num(h.ephemeral_key.len() as u64)),
-                ])]),
-            ));
+            fields.insert("cipher".into(), json!("aes-256-ctr"));
+            fields.insert("integrity".into(), json!("none"));
+            fields.insert(
+                "recipients".into(),
+                json!([{
+                    "type": "ec",
+                    "key_id": hex(&h.key_id),
+                    "ephemeral_key_len": h.ephemeral_key.len(),
+                }]),
+            );
         }
         Header::V2(h) => {
             let integ = match h.integrity() {
@@ -524,11 +628,11 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
                 h.hash,
                 h.rounds
             );
-            fields.push(("flags", Json::Num(u64::from(h.flags))));
-            fields.push(("integrity", Json::str(integ)));
-            fields.push(("cipher", Json::str(h.cipher.name())));
-            fields.push(("mac", Json::str(h.hash.name())));
-            fields.push(("rounds", Json::Num(u64::from(h.rounds))));
+            fields.insert("flags".into(), json!(u64::from(h.flags)));
+            fields.insert("integrity".into(), json!(integ));
+            fields.insert("cipher".into(), json!(h.cipher.name()));
+            fields.insert("mac".into(), json!(h.hash.name()));
+            fields.insert("rounds".into(), json!(u64::from(h.rounds)));
             let mut rs = Vec::new();
             for (i, r) in h.recipients.iter().enumerate() {
                 let ty = match r.key_type.to_byte() {
@@ -545,14 +649,14 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
                     r.ephemeral_key.len(),
                     r.encrypted_key.len()
                 );
-                rs.push(Json::Obj(vec![
-                    ("type", Json::str(ty)),
-                    ("key_id", Json::str(r.key_id.to_hex())),
-                    ("ephemeral_key_len", Json::Num(r.ephemeral_key.len() as u64)),
-                    ("encrypted_key_len", Json::Num(r.encrypted_key.len() as u64)),
-                ]));
+                rs.push(json!({
+                    "type": ty,
+                    "key_id": r.key_id.to_hex(),
+                    "ephemeral_key_len": r.ephemeral_key.len(),
+                    "encrypted_key_len": r.encrypted_key.len(),
+                }));
             }
-            fields.push(("recipients", Json::Arr(rs)));
+            fields.insert("recipients".into(), Value::Array(rs));
             let _ = writeln!(t, "  key check: {} bytes", h.key_check.len());
         }
         _ => bail!("unknown header version"),
@@ -567,67 +671,62 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
                         "  opened by: {} (id {} matched as {})",
                         m.key_label, m.key_id, m.convention
                     );
-                    fields.push((
-                        "match",
-                        Json::Obj(vec![
-                            ("key", Json::str(m.key_label.clone())),
-                            ("key_id", Json::str(m.key_id.to_hex())),
-                            ("convention", Json::str(id_form_name(m.convention))),
-                        ]),
-                    ));
+                    fields.insert(
+                        "match".into(),
+                        json!({
+                            "key": m.key_label,
+                            "key_id": m.key_id.to_hex(),
+                            "convention": id_form_name(m.convention),
+                        }),
+                    );
                 }
             }
             Err(e) => {
                 let _ = writeln!(t, "  opened by: none ({e})");
-                fields.push(("match", Json::Null));
-                fields.push(("match_error", Json::str(e.to_string())));
+                fields.insert("match".into(), Value::Null);
+                fields.insert("match_error".into(), json!(e.to_string()));
             }
         }
     }
-    Ok((t, Json::Obj(fields)))
+    Ok((t, Value::Object(fields)))
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    base16ct::lower::encode_string(b)
 }
 
 fn keyid(a: KeyidArgs) -> Result<ExitCode> {
-    let data = zeroize::Zeroizing::new(
-        std::fs::read(&a.keyfile).with_context(|| format!("reading {}", a.keyfile.display()))?,
-    );
+    let name = a.keyfile.display().to_string();
+    let data = zeroize::Zeroizing::new(std::fs::read(&a.keyfile).with_context(|| name.clone())?);
     let pw = read_password(&a.password_file)?;
     let public = match PrivateKey::from_bytes(&data, pw.as_deref().map(|v| v.as_slice())) {
         Ok(k) => k.public_key().clone(),
-        Err(mailcrypt::KeyError::NotPrivate) => PublicKey::from_bytes(&data)?,
+        Err(mailcrypt::KeyError::NotPrivate) => {
+            PublicKey::from_bytes(&data).with_context(|| name.clone())?
+        }
         Err(e) => match PublicKey::from_bytes(&data) {
             Ok(p) => p,
-            Err(_) => bail!(e),
+            Err(_) => return Err(anyhow!(e).context(name)),
         },
     };
     let ids = public.ids();
     if a.json {
-        let mut fields = vec![
-            ("file", Json::str(a.keyfile.display().to_string())),
-            ("type", Json::str(public.key_type().to_string())),
-        ];
+        let mut fields = Map::new();
+        fields.insert("file".into(), json!(a.keyfile.display().to_string()));
+        fields.insert("type".into(), json!(public.key_type().to_string()));
         if let Some(f) = public.source_point_form() {
-            fields.push((
-                "point_form",
-                Json::str(match f {
-                    PointForm::Compressed => "compressed",
-                    PointForm::Uncompressed => "uncompressed",
-                }),
-            ));
+            let form = match f {
+                PointForm::Compressed => "compressed",
+                PointForm::Uncompressed => "uncompressed",
+            };
+            fields.insert("point_form".into(), json!(form));
         }
-        fields.push((
-            "ids",
-            Json::Obj(
-                ids.iter()
-                    .map(|(c, id)| (c.name(), Json::str(id.to_hex())))
-                    .collect(),
-            ),
-        ));
-        println!("{}", Json::Obj(fields).render());
+        let ids: Map<String, Value> = ids
+            .iter()
+            .map(|(c, id)| (c.name().to_owned(), json!(id.to_hex())))
+            .collect();
+        fields.insert("ids".into(), Value::Object(ids));
+        println!("{}", Value::Object(fields));
     } else {
         println!("{}: {}", a.keyfile.display(), public.key_type());
         for (c, id) in &ids {
