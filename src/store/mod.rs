@@ -31,7 +31,12 @@ pub mod dbox;
 mod keys;
 mod log;
 mod mail;
-mod ops;
+mod error;
+mod export;
+mod rekey;
+mod repair;
+mod scan;
+mod undo;
 mod par;
 mod replace;
 mod walk;
@@ -41,12 +46,17 @@ pub use log::{ChangeLog, LogLineError, LogRecord};
 pub use mail::{
     EncryptedMail, FileRange, MailRef, MailStatus, inspect_mail, inspect_reader, match_recipient,
 };
-pub use ops::{
-    Change, DecryptStoreEvent, DecryptStoreOptions, DecryptStoreSummary, Destination, FileReport,
-    MailOutcome, MailReport, RekeyEvent, RekeyOptions, RekeySummary, RepairEvent, RepairOptions,
-    RepairSummary, SERVER_TARGETS, ScanEvent, ScanOptions, ScanSummary, StoreError, TargetCounts,
-    UndoEvent, UndoSummary, VerifyOutcome, decrypt_store, rekey, repair, scan, undo,
+pub use error::StoreError;
+pub use export::{
+    DecryptStoreEvent, DecryptStoreOptions, DecryptStoreSummary, Destination, decrypt_store,
 };
+pub use rekey::{RekeyEvent, RekeyOptions, RekeySummary, rekey};
+pub use repair::{Change, RepairEvent, RepairOptions, RepairSummary, repair};
+pub use scan::{
+    FileReport, MailOutcome, MailReport, SERVER_TARGETS, ScanEvent, ScanOptions, ScanSummary,
+    TargetCounts, VerifyOutcome, scan,
+};
+pub use undo::{UndoEvent, UndoSummary, undo};
 pub use replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
 pub use walk::{Found, Shape, Unsupported, Walker, layouts};
 

@@ -535,11 +535,13 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
     for path in &a.files {
         let with_keys = !a.keys.keys.is_empty() || a.keys.attributes.is_some();
         match inspect_one(path, &ring, with_keys) {
-            Ok((text, js)) => {
-                if a.json {
-                    println!("{js}");
-                } else {
-                    print!("{text}");
+            Ok(items) => {
+                for (text, js) in items {
+                    if a.json {
+                        println!("{js}");
+                    } else {
+                        print!("{text}");
+                    }
                 }
             }
             Err(e) => {
@@ -565,16 +567,56 @@ fn inspect(a: InspectArgs) -> Result<ExitCode> {
     })
 }
 
-fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, Value)> {
+/// One container file, or every container of a dbox file (sdbox `u.N`,
+/// mdbox `m.N`: Dovecot's framing around mail-crypt containers).
+fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<Vec<(String, Value)>> {
+    let mut first = Vec::with_capacity(3);
+    File::open(path)?.take(3).read_to_end(&mut first)?;
+    if mailcrypt::store::dbox::looks_like_dbox(&first) {
+        let shape = if path.parent().and_then(|d| d.file_name()) == Some("dbox-Mails".as_ref()) {
+            mailcrypt::store::Shape::Sdbox
+        } else {
+            mailcrypt::store::Shape::Mdbox
+        };
+        return mailcrypt::store::MailRef::dbox_mails(path, shape)?
+            .iter()
+            .map(|m| {
+                inspect_container(path, Some(m.offset), m.len, || m.open(), ring, with_keys)
+            })
+            .collect();
+    }
+    let size = std::fs::metadata(path)?.len();
+    Ok(vec![inspect_container(
+        path,
+        None,
+        size,
+        || File::open(path).map(BufReader::new),
+        ring,
+        with_keys,
+    )?])
+}
+
+fn inspect_container<R: BufRead>(
+    path: &Path,
+    offset: Option<u64>,
+    size: u64,
+    open: impl Fn() -> io::Result<R>,
+    ring: &KeyRing,
+    with_keys: bool,
+) -> Result<(String, Value)> {
     use std::fmt::Write as _;
     // The caller prefixes every error with the file name.
-    let size = std::fs::metadata(path)?.len();
     let mut t = String::new();
     // Key order is kept (serde_json's `preserve_order`): file first.
     let mut fields = Map::new();
     fields.insert("file".into(), json!(path.display().to_string()));
+    if let Some(off) = offset {
+        fields.insert("offset".into(), json!(off));
+        let _ = writeln!(t, "{}@{off} (dbox):", path.display());
+    } else {
+        let _ = writeln!(t, "{}:", path.display());
+    }
     fields.insert("size".into(), json!(size));
-    let _ = writeln!(t, "{}:", path.display());
     if size == 0 {
         let _ = writeln!(
             t,
@@ -583,7 +625,7 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
         fields.insert("format".into(), json!("empty"));
         return Ok((t, Value::Object(fields)));
     }
-    let mut f = BufReader::new(File::open(path)?);
+    let mut f = open()?;
     let header = Header::read(&mut f)?;
     let hlen = header.header_len();
     let _ = writeln!(
@@ -662,8 +704,7 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<(String, 
         _ => bail!("unknown header version"),
     }
     if with_keys {
-        let file = File::open(path)?;
-        match Decryptor::new(BufReader::new(file), ring) {
+        match Decryptor::new(open()?, ring) {
             Ok(dec) => {
                 if let Some(m) = &dec.info().matched {
                     let _ = writeln!(

@@ -30,7 +30,7 @@ use crate::{KeyArgs, load_key_files, parse_target, read_password};
 
 #[derive(Args)]
 #[command(
-    after_help = "Example:\n  mailcrypt scan -k /etc/dovecot/mail-crypt.pem /var/vmail/example.org/alice/Maildir\n  mailcrypt scan --json --verify --attributes ~alice/dovecot-attributes --password-file pw ~alice/sdbox"
+    after_help = "Exit status: 0 every mail fine; 1 some mail fails --verify, is malformed, sits in an unparsable dbox file, or no given key opens it; 2 usage or I/O error.\n\nExample:\n  mailcrypt scan -k /etc/dovecot/mail-crypt.pem /var/vmail/example.org/alice/Maildir\n  mailcrypt scan --json --verify --attributes ~alice/dovecot-attributes --password-file pw ~alice/sdbox"
 )]
 pub struct ScanArgs {
     #[command(flatten)]

@@ -1,0 +1,129 @@
+//! Why a store operation failed, and helpers every operation shares.
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sha2::Digest;
+
+use super::dbox::{DboxError, DboxFile};
+use super::keys::{Fix, KeyRejection, StoreKeys, Verdict, reload};
+use super::log::{ChangeLog, LogRecord};
+use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
+use super::par::map_ordered;
+use super::replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
+use super::walk::{Found, Shape, Unsupported, Walker, layouts};
+use crate::KeyError;
+use crate::container::{Header, Integrity};
+use crate::error::FormatError;
+use crate::keys::{IdConvention, KeyId, PointForm, PublicKey};
+use crate::{DecryptError, Decryptor, EncryptError, Encryptor, Target};
+
+
+/// Why a store operation, or one file of it, failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Reading or writing a file or directory failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Keys could not be loaded.
+    #[error("{}: {source}", path.display())]
+    Keys {
+        /// The key or attribute file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: KeyError,
+    },
+    /// A dbox file could not be parsed.
+    #[error("{}: {source}", path.display())]
+    Dbox {
+        /// The dbox file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: DboxError,
+    },
+    /// A mail did not decrypt.
+    #[error("{mail}: {source}")]
+    Decrypt {
+        /// The mail (`path` or `path@offset`).
+        mail: String,
+        /// The cause.
+        #[source]
+        source: DecryptError,
+    },
+    /// Setting up encryption failed.
+    #[error(transparent)]
+    Encrypt(#[from] EncryptError),
+    /// A file could not be replaced; the original is untouched.
+    #[error("{}: {source}", path.display())]
+    Replace {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ReplaceError,
+    },
+    /// The operation refuses this input; nothing was changed.
+    #[error("{0}")]
+    Refused(String),
+}
+
+pub(super) fn io_at(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub(super) fn check_roots<P: AsRef<Path>>(roots: &[P]) -> Result<(), StoreError> {
+    if roots.is_empty() {
+        return Err(StoreError::Refused("no directory given".into()));
+    }
+    for r in roots {
+        let r = r.as_ref();
+        fs::symlink_metadata(r).map_err(io_at(r))?;
+    }
+    Ok(())
+}
+
+pub(super) fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// SHA-256 of everything written to it.
+#[derive(Default)]
+pub(super) struct Sha256Sink(sha2::Sha256);
+
+impl Write for Sha256Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Sha256Sink {
+    pub(super) fn finish(self) -> [u8; 32] {
+        self.0.finalize().into()
+    }
+}
+
+pub(super) fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
+    let mut h = Sha256Sink::default();
+    io::copy(&mut BufReader::new(File::open(path)?), &mut h)?;
+    Ok(h.finish())
+}
+
