@@ -10,12 +10,12 @@
 
 mod attributes;
 mod dovecot;
-mod id;
 mod jwk;
 mod load;
 pub(crate) mod mlkem;
 mod ring;
 
+pub use crate::key_id::{IdConvention, KeyId};
 pub use attributes::{
     AttributeFile, KeyRole, LoadReport, MAX_ATTRIBUTE_FILE_LEN, MAX_ATTRIBUTES,
     MAX_STORE_PRIVATE_KEYS, StoredKey, UserKeyStore,
@@ -24,7 +24,6 @@ pub use dovecot::{
     DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
     MAX_KEY_STRING_LEN,
 };
-pub use id::{IdConvention, KeyId};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
 pub use load::MAX_KEY_FILE_LEN;
 pub use mlkem::MlKemParams;
