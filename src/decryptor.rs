@@ -457,9 +457,7 @@ pub(crate) fn open(
                 )
             })?;
             let m = keys
-                .find_with(&id, |c| {
-                    matches!(c, IdConvention::V1 | IdConvention::V1Colons)
-                })
+                .find_with(&id, IdConvention::names_v1_recipient)
                 .ok_or_else(|| {
                     DecryptError::NoMatchingKey(Box::new(keys.search_report(vec![id])))
                 })?;
@@ -544,15 +542,7 @@ fn open_v2(
 
     let mut found = None;
     for (i, r) in h.recipients.iter().enumerate() {
-        let accept = |c: IdConvention| match r.key_type {
-            RecipientType::Rsa | RecipientType::MlKem => c == IdConvention::Spki,
-            RecipientType::Ec => matches!(
-                c,
-                IdConvention::SpkiCompressed | IdConvention::SpkiUncompressed | IdConvention::Spki
-            ),
-            _ => false,
-        };
-        if let Some(m) = keys.find_with(&r.key_id, accept) {
+        if let Some(m) = keys.find_with(&r.key_id, |c| r.key_type.accepts(c)) {
             found = Some((i, r, m));
             break;
         }

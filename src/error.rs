@@ -10,7 +10,7 @@
 use std::fmt;
 use std::io;
 
-use crate::keys::{IdConvention, KeyId};
+use crate::key_id::{IdConvention, KeyId};
 
 /// A container header does not follow the mail-crypt format.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

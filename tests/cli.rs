@@ -371,3 +371,122 @@ fn cli_encrypt_then_decrypt_for_every_target() {
     assert_eq!(std::fs::metadata(&dest).unwrap().len(), 0);
     std::fs::remove_dir_all(&tmp).unwrap();
 }
+
+// ------------------------------------------ errors name their file, once
+
+fn stderr_of(out: &Output) -> String {
+    assert!(!out.status.success(), "the command should fail");
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
+
+#[test]
+fn cli_errors_name_the_file_once() {
+    let tmp = std::env::temp_dir().join(format!("mailcrypt-cli-names-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let key = "vectors/dovecot/sample-v2.key.pem";
+    let dir = s(&tmp);
+
+    // A directory given as the input: the path and the cause, once each.
+    let err = stderr_of(&mc(&["decrypt", "-k", key, dir]));
+    assert_eq!(err.matches(dir).count(), 1, "{err}");
+    assert_eq!(err.matches("Is a directory").count(), 1, "{err}");
+    assert!(!err.contains("I/O error"), "{err}");
+    assert!(err.starts_with(&format!("mailcrypt: {dir}: ")), "{err}");
+
+    // A missing input.
+    let missing = tmp.join("no-such-mail");
+    let err = stderr_of(&mc(&["decrypt", "-k", key, s(&missing)]));
+    assert_eq!(err.matches(s(&missing)).count(), 1, "{err}");
+    assert_eq!(err.matches("No such file").count(), 1, "{err}");
+
+    // A tampered input: the decryption error names the input.
+    let mut bad = std::fs::read(root().join("vectors/dovecot/sample-v2.bin")).unwrap();
+    *bad.last_mut().unwrap() ^= 1;
+    let bad_path = tmp.join("tampered.bin");
+    std::fs::write(&bad_path, &bad).unwrap();
+    let err = stderr_of(&mc(&[
+        "decrypt",
+        "-k",
+        key,
+        "-o",
+        s(&tmp.join("out")),
+        s(&bad_path),
+    ]));
+    assert_eq!(err.matches(s(&bad_path)).count(), 1, "{err}");
+    assert!(err.contains("authentication failed"), "{err}");
+    assert!(!err.contains(s(&tmp.join("out"))), "{err}");
+
+    // An output that cannot be created names the output, not the input.
+    let unwritable = tmp.join("no-such-dir").join("out.eml");
+    let err = stderr_of(&mc(&[
+        "decrypt",
+        "-k",
+        key,
+        "-o",
+        s(&unwritable),
+        "vectors/dovecot/sample-v2.bin",
+    ]));
+    assert_eq!(err.matches(s(&unwritable)).count(), 1, "{err}");
+    assert!(!err.contains("sample-v2.bin"), "{err}");
+
+    // keyid and inspect on a file that is no key / no container.
+    let junk = tmp.join("junk.txt");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    let err = stderr_of(&mc(&["keyid", s(&junk)]));
+    assert_eq!(err.matches(s(&junk)).count(), 1, "{err}");
+    let out = mc(&["inspect", s(&missing)]);
+    let text = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(!out.status.success());
+    assert_eq!(text.matches(s(&missing)).count(), 1, "{text}");
+
+    // Encrypt: a missing recipient key and a missing input.
+    let err = stderr_of(&mc(&["encrypt", "-r", s(&missing), key]));
+    assert_eq!(err.matches(s(&missing)).count(), 1, "{err}");
+    let err = stderr_of(&mc(&["encrypt", "-r", key, s(&missing)]));
+    assert_eq!(err.matches(s(&missing)).count(), 1, "{err}");
+    std::fs::remove_dir_all(&tmp).unwrap();
+}
+
+#[test]
+fn every_commands_help_ends_with_a_worked_example() {
+    let commands: [&[&str]; 13] = [
+        &[],
+        &["decrypt"],
+        &["encrypt"],
+        &["inspect"],
+        &["keyid"],
+        &["scan"],
+        &["repair"],
+        &["rekey"],
+        &["decrypt-store"],
+        &["key"],
+        &["key", "generate"],
+        &["key", "convert"],
+        &["key", "id"],
+    ];
+    for cmd in commands {
+        for flag in ["--help", "-h"] {
+            let mut args = cmd.to_vec();
+            args.push(flag);
+            let out = mc(&args);
+            assert!(out.status.success(), "{args:?}");
+            let text = String::from_utf8(out.stdout).unwrap();
+            let (_, examples) = text
+                .rsplit_once("\nExamples:\n")
+                .unwrap_or_else(|| panic!("{args:?}: no Examples section:\n{text}"));
+            // The section is the last one, and shows this command.
+            let shown = format!("  mailcrypt {}", cmd.join(" "));
+            let lines: Vec<&str> = examples.lines().collect();
+            assert!(
+                lines.iter().any(|l| l.starts_with(shown.trim_end())),
+                "{args:?}: no example of `{shown}`:\n{examples}"
+            );
+            assert!(
+                lines.iter().all(|l| l.starts_with("  ")
+                    || l.starts_with("Run `mailcrypt")
+                    || l.is_empty()),
+                "{args:?}: something follows the examples:\n{examples}"
+            );
+        }
+    }
+}

@@ -22,7 +22,7 @@ pub use alg::{CipherAlg, HashAlg};
 use std::io::{self, Read};
 
 use crate::error::FormatError;
-use crate::keys::KeyId;
+use crate::key_id::KeyId;
 use cursor::Cursor;
 
 /// The 9-byte magic every container starts with.
@@ -71,41 +71,7 @@ pub struct HeaderV1 {
     pub trailing: Vec<u8>,
 }
 
-/// Kind of recipient in a v2 header (the key type byte).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum RecipientType {
-    /// 0x01: RSA-OAEP wrapped session key.
-    Rsa,
-    /// 0x02: ECDH (NIST prime curves; X25519/X448 in Dovecot 2.4).
-    Ec,
-    /// 0x04: ML-KEM (Dovecot main).
-    MlKem,
-    /// Anything else.
-    Other(u8),
-}
-
-impl RecipientType {
-    /// The byte stored in the header.
-    pub fn to_byte(self) -> u8 {
-        match self {
-            RecipientType::Rsa => 1,
-            RecipientType::Ec => 2,
-            RecipientType::MlKem => 4,
-            RecipientType::Other(b) => b,
-        }
-    }
-
-    /// Map a header byte.
-    pub fn from_byte(b: u8) -> Self {
-        match b {
-            1 => RecipientType::Rsa,
-            2 => RecipientType::Ec,
-            4 => RecipientType::MlKem,
-            other => RecipientType::Other(other),
-        }
-    }
-}
+pub use crate::key_id::RecipientType;
 
 /// One recipient entry of a v2 key-data block.
 #[derive(Debug, Clone, PartialEq, Eq)]

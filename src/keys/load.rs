@@ -612,7 +612,11 @@ pub(crate) fn private_to_pkcs8(
             seed,
         } => return ml_kem_to_pkcs8(*params, expanded, seed.as_deref()),
     };
-    let point = key.public_key().sec1_point(form).unwrap_or_default();
+    #[allow(clippy::expect_used)]
+    let point = key
+        .public_key()
+        .sec1_point(form)
+        .expect("an EC private key's public key has a SEC1 point");
     let inner = sec1::EcPrivateKey {
         private_key: &scalar,
         parameters: None,

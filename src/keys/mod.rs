@@ -10,12 +10,12 @@
 
 mod attributes;
 mod dovecot;
-mod id;
 mod jwk;
 mod load;
 pub(crate) mod mlkem;
 mod ring;
 
+pub use crate::key_id::{IdConvention, KeyId};
 pub use attributes::{
     AttributeFile, KeyRole, LoadReport, MAX_ATTRIBUTE_FILE_LEN, MAX_ATTRIBUTES,
     MAX_STORE_PRIVATE_KEYS, StoredKey, UserKeyStore,
@@ -24,7 +24,6 @@ pub use dovecot::{
     DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
     MAX_KEY_STRING_LEN,
 };
-pub use id::{IdConvention, KeyId};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
 pub use load::MAX_KEY_FILE_LEN;
 pub use mlkem::MlKemParams;
@@ -286,6 +285,7 @@ impl PublicKey {
     /// DER SubjectPublicKeyInfo. `form` selects the EC point encoding and
     /// is ignored for RSA, X25519 and X448 (RFC 8410 SPKI, no parameters)
     /// and ML-KEM (FIPS 203 OID, no parameters, raw encapsulation key).
+    #[allow(clippy::expect_used)]
     pub fn spki_der(&self, form: PointForm) -> Vec<u8> {
         match (&self.kind, self.key_type()) {
             (PublicKind::X25519(k), _) => x_spki_der(OID_X25519, k),
@@ -293,17 +293,17 @@ impl PublicKey {
             (PublicKind::MlKem(p, k), _) => x_spki_der(p.oid(), k),
             (PublicKind::Rsa(k), _) => {
                 use rsa::pkcs8::EncodePublicKey;
-                // Encoding an in-memory RSA key cannot fail except on
-                // allocation; an empty id input would then be visible.
                 k.to_public_key_der()
                     .map(|d| d.as_bytes().to_vec())
-                    .unwrap_or_default()
+                    .expect("an in-memory RSA public key encodes as SPKI DER")
             }
             (_, KeyType::Ec(curve)) => {
-                let point = self.sec1_point(form).unwrap_or_default();
+                let point = self
+                    .sec1_point(form)
+                    .expect("an EC public key has a SEC1 point");
                 ec_spki_der(curve, &point)
             }
-            _ => Vec::new(),
+            _ => unreachable!("P-256/384/521 keys have key type Ec, the others an arm above"),
         }
     }
 
@@ -326,7 +326,8 @@ impl PublicKey {
                         if i > 0 {
                             text.push(':');
                         }
-                        text.push_str(std::str::from_utf8(pair).unwrap_or_default());
+                        #[allow(clippy::expect_used)]
+                        text.push_str(std::str::from_utf8(pair).expect("hex digits are ASCII"));
                     }
                     Some(KeyId::sha256(text.as_bytes()))
                 }
@@ -368,20 +369,22 @@ impl PublicKey {
 
     /// The canonical id (compressed SPKI for EC, SPKI for RSA, X25519,
     /// X448 and ML-KEM): what every correct Dovecot build writes.
+    #[allow(clippy::expect_used)]
     pub fn canonical_id(&self) -> KeyId {
         self.id(IdConvention::SpkiCompressed)
             .or_else(|| self.id(IdConvention::Spki))
-            .unwrap_or(KeyId::new([0; 32]))
+            .expect("every key has an SPKI id: compressed for EC, plain for the others")
     }
 
     /// PEM SPKI (EC point in `form`).
+    #[allow(clippy::expect_used)]
     pub fn to_pem(&self, form: PointForm) -> String {
         pem_rfc7468::encode_string(
             "PUBLIC KEY",
             pem_rfc7468::LineEnding::LF,
             &self.spki_der(form),
         )
-        .unwrap_or_default()
+        .expect("a valid label and a public key's DER encode as PEM")
     }
 }
 
@@ -392,32 +395,32 @@ impl fmt::Debug for PublicKey {
 }
 
 /// RFC 8410 SPKI: algorithm OID without parameters, raw key.
+#[allow(clippy::expect_used)]
 pub(crate) fn x_spki_der(oid: ObjectIdentifier, raw: &[u8]) -> Vec<u8> {
     let spki = spki::SubjectPublicKeyInfo::<der::asn1::AnyRef<'_>, BitStringRef<'_>> {
         algorithm: spki::AlgorithmIdentifier {
             oid,
             parameters: None,
         },
-        subject_public_key: match BitStringRef::from_bytes(raw) {
-            Ok(b) => b,
-            Err(_) => return Vec::new(),
-        },
+        subject_public_key: BitStringRef::from_bytes(raw)
+            .expect("a public key (at most a few KiB) fits a DER BIT STRING"),
     };
-    spki.to_der().unwrap_or_default()
+    spki.to_der()
+        .expect("an SPKI of an OID and a public key encodes")
 }
 
+#[allow(clippy::expect_used)]
 pub(crate) fn ec_spki_der(curve: Curve, point: &[u8]) -> Vec<u8> {
     let spki = spki::SubjectPublicKeyInfo {
         algorithm: spki::AlgorithmIdentifier {
             oid: OID_EC_PUBLIC_KEY,
             parameters: Some(curve.oid()),
         },
-        subject_public_key: match BitStringRef::from_bytes(point) {
-            Ok(b) => b,
-            Err(_) => return Vec::new(),
-        },
+        subject_public_key: BitStringRef::from_bytes(point)
+            .expect("a SEC1 point fits a DER BIT STRING"),
     };
-    spki.to_der().unwrap_or_default()
+    spki.to_der()
+        .expect("an SPKI of a curve OID and a SEC1 point encodes")
 }
 
 pub(crate) enum PrivateKind {

@@ -1,5 +1,9 @@
 //! Key identifiers: the 32-byte SHA-256 ids Dovecot writes into headers, and
-//! the conventions different builds use to compute them.
+//! the conventions different builds use to compute them, and which
+//! conventions may name which kind of recipient: the leaf every layer
+//! that looks keys up (header parsing, errors, keys, decryption, stores)
+//! shares. `KeyId` and `IdConvention` are also `mailcrypt::keys::*`,
+//! `RecipientType` also `mailcrypt::container::RecipientType`.
 
 use std::fmt;
 
@@ -124,5 +128,73 @@ impl IdConvention {
 impl fmt::Display for IdConvention {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Kind of recipient in a v2 header (the key type byte).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RecipientType {
+    /// 0x01: RSA-OAEP wrapped session key.
+    Rsa,
+    /// 0x02: ECDH (NIST prime curves; X25519/X448 in Dovecot 2.4).
+    Ec,
+    /// 0x04: ML-KEM (Dovecot main).
+    MlKem,
+    /// Anything else.
+    Other(u8),
+}
+
+impl RecipientType {
+    /// The byte stored in the header.
+    pub fn to_byte(self) -> u8 {
+        match self {
+            RecipientType::Rsa => 1,
+            RecipientType::Ec => 2,
+            RecipientType::MlKem => 4,
+            RecipientType::Other(b) => b,
+        }
+    }
+
+    /// Map a header byte.
+    pub fn from_byte(b: u8) -> Self {
+        match b {
+            1 => RecipientType::Rsa,
+            2 => RecipientType::Ec,
+            4 => RecipientType::MlKem,
+            other => RecipientType::Other(other),
+        }
+    }
+}
+
+impl RecipientType {
+    /// Whether a key id computed under `conv` can name a recipient of this
+    /// type (the rule every key lookup applies): RSA and ML-KEM keys are
+    /// named by their SPKI hash; EC keys (X25519/X448 included) by either
+    /// point form of their SPKI, whichever one the writing build hashed.
+    ///
+    /// ```
+    /// use mailcrypt::container::RecipientType;
+    /// use mailcrypt::keys::IdConvention;
+    /// assert!(RecipientType::Ec.accepts(IdConvention::SpkiUncompressed));
+    /// assert!(!RecipientType::Rsa.accepts(IdConvention::V1));
+    /// ```
+    pub fn accepts(self, conv: IdConvention) -> bool {
+        match self {
+            RecipientType::Rsa | RecipientType::MlKem => conv == IdConvention::Spki,
+            RecipientType::Ec => matches!(
+                conv,
+                IdConvention::SpkiCompressed | IdConvention::SpkiUncompressed | IdConvention::Spki
+            ),
+            RecipientType::Other(_) => false,
+        }
+    }
+}
+
+impl IdConvention {
+    /// Whether a key id computed under this convention can name the
+    /// recipient of a version-1 container (both v1 old-id forms).
+    pub fn names_v1_recipient(self) -> bool {
+        matches!(self, IdConvention::V1 | IdConvention::V1Colons)
     }
 }
