@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use mailcrypt::store::dbox::DboxFile;
-//! let mut file = b"2 M1e C6751f0a0\n\x01\x02N          0000000000000005\nhello\n\x01\x03\nGabc\nBINBOX\nR6751f0a0\n\n".to_vec();
-//! let dbox = DboxFile::parse(&mut std::io::Cursor::new(&mut file), file.len() as u64)?;
+//! let file = b"2 M1e C6751f0a0\n\x01\x02N          0000000000000005\nhello\n\x01\x03\nGabc\nBINBOX\nR6751f0a0\n\n";
+//! let dbox = DboxFile::parse(&mut std::io::Cursor::new(&file[..]), file.len() as u64)?;
 //! assert_eq!(dbox.mails.len(), 1);
 //! let m = &dbox.mails[0];
 //! assert_eq!((m.offset, m.len), (46, 5));

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::dbox::{DboxError, DboxFile, DboxMetadata};
 use super::walk::Shape;
-use crate::container::{Header, RecipientType};
+use crate::container::Header;
 use crate::error::FormatError;
 use crate::keys::{IdConvention, KeyRing, MatchedKey};
 
@@ -242,24 +242,11 @@ pub fn inspect_reader(r: &mut impl Read, ring: &KeyRing) -> io::Result<MailStatu
 pub fn match_recipient(header: &Header, ring: &KeyRing) -> Option<(usize, MatchedKey)> {
     match header {
         Header::V1(h) => crate::keys::KeyId::from_slice(&h.key_id)
-            .and_then(|id| {
-                ring.find_with(&id, |c| {
-                    matches!(c, IdConvention::V1 | IdConvention::V1Colons)
-                })
-            })
+            .and_then(|id| ring.find_with(&id, IdConvention::names_v1_recipient))
             .map(|m| (0, m)),
         Header::V2(h) => h.recipients.iter().enumerate().find_map(|(i, r)| {
-            let accept = |c: IdConvention| match r.key_type {
-                RecipientType::Rsa | RecipientType::MlKem => c == IdConvention::Spki,
-                RecipientType::Ec => matches!(
-                    c,
-                    IdConvention::SpkiCompressed
-                        | IdConvention::SpkiUncompressed
-                        | IdConvention::Spki
-                ),
-                _ => false,
-            };
-            ring.find_with(&r.key_id, accept).map(|m| (i, m))
+            ring.find_with(&r.key_id, |c| r.key_type.accepts(c))
+                .map(|m| (i, m))
         }),
     }
 }
