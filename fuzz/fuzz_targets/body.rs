@@ -151,7 +151,11 @@ fuzz_target!(|input: Input| {
             mac.finalize().into_bytes().to_vec()
         }
     };
-    let (aead_aad, hmac_key) = if cbc { (None, Some(aad)) } else { (Some(aad), None) };
+    let (aead_aad, hmac_key) = if cbc {
+        (None, Some(aad))
+    } else {
+        (Some(aad), None)
+    };
     let mk = |encrypt| Body::new(&alg, key, iv, aead_aad, hmac_key, encrypt, input.kernel).unwrap();
     let step_block = if cbc { 16 } else { block };
     let mut cuts = cuts(&input.steps, len, step_block);
@@ -193,7 +197,11 @@ fuzz_target!(|input: Input| {
             let chunk: Box<[u8]> = bad_ct[w[0]..w[1]].to_vec().into_boxed_slice();
             assert!(auth.authenticate(&chunk));
         }
-        assert_eq!(auth.verify(&bad_tag), !tampered, "authenticate-only verdict wrong");
+        assert_eq!(
+            auth.verify(&bad_tag),
+            !tampered,
+            "authenticate-only verdict wrong"
+        );
     }
     let mut dec = mk(false);
     let mut out = bad_ct.clone();
@@ -201,5 +209,9 @@ fuzz_target!(|input: Input| {
     if !tampered {
         assert!(out == pt, "decryption does not give the plaintext back");
     }
-    assert_eq!(dec.verify(&bad_tag), !tampered, "verification verdict wrong");
+    assert_eq!(
+        dec.verify(&bad_tag),
+        !tampered,
+        "verification verdict wrong"
+    );
 });

@@ -129,7 +129,10 @@ fuzz_target!(|data: &[u8]| {
         if s.authenticated() {
             let at = usize::from(*mode) * 7919 % body.len();
             body[at] ^= 0x20;
-            assert!(s.authenticate(&body).is_err(), "tampered body authenticates");
+            assert!(
+                s.authenticate(&body).is_err(),
+                "tampered body authenticates"
+            );
             assert!(s.decrypt(&body, piece).0.is_err(), "tampered body decrypts");
         }
     }
