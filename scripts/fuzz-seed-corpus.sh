@@ -193,10 +193,10 @@ for n in (0, 1, 16, 64, 130, 520, 1100, 4200):
 C = V / "ciphers" / "enc" / "v24"
 cached = [C / "33b.aes-256-gcm-sha512.bin", C / "33b.chacha20-poly1305-sha512.bin",
           C / "33b.aes-256-cbc-sha384.bin", C / "33b.aes-128-gcm-sha256.bin",
-          V / "oracle" / "enc" / "upstream" / "p256" / "10k.v1.bin",
-          V / "x25519" / "enc" / "v24" / "x25519" / "10k.v2-hmac.bin",
-          C / "10k.aria-256-gcm-sha256.bin", C / "10k.des-ede3-cbc-sha256.bin",
-          C / "10k.aes-256-ofb-sha256.bin", C / "10k.aria-128-ctr-sha256.bin"]
+          V / "oracle" / "enc" / "upstream" / "p256" / "33b.v1.bin",
+          V / "x25519" / "enc" / "v24" / "x25519" / "33b.v2-hmac.bin",
+          C / "33b.aria-256-gcm-sha256.bin", C / "33b.des-ede3-cbc-sha256.bin",
+          C / "33b.aes-256-ofb-sha256.bin", C / "33b.aria-128-ctr-sha256.bin"]
 payloads = [p.read_bytes() for p in sorted((ROOT / "fuzz" / "seeds" / "compress").iterdir())]
 payloads.append(gzip.compress(mail, mtime=0))
 for i, path in enumerate(cached):
