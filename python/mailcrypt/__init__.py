@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, BinaryIO, Dict, Iterable, Optional, Union
+from typing import Any, Dict, Iterable, Optional, Protocol, Union
 
 from . import _native
 from ._native import (
@@ -70,6 +70,23 @@ except ImportError:  # pragma: no cover - Python < 3.8 has no importlib.metadata
 PathLike = Union[str, "os.PathLike[str]"]
 #: Bytes-like input.
 Buffer = Union[bytes, bytearray, memoryview]
+
+
+
+class BinaryReadable(Protocol):
+    """A binary file object to read from (``seek``/``seekable`` optional)."""
+
+    def read(self, size: int = ..., /) -> Optional[bytes]: ...
+
+
+class BinaryWritable(Protocol):
+    """A binary file object to write to."""
+
+    def write(self, data: bytes, /) -> Optional[int]: ...
+
+
+#: A container to read: a path or a binary file object.
+Source = Union[PathLike, BinaryReadable]
 
 #: Default cap on ciphertext buffered to authenticate a non-seekable input.
 DEFAULT_MAX_BUFFER = 256 * 1024 * 1024
@@ -119,7 +136,7 @@ def decrypt(
 class _RawReader(io.RawIOBase):
     """The raw layer under :class:`MailReader`: plaintext from the native reader."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _native._Reader) -> None:
         super().__init__()
         self._native = native
 
@@ -155,7 +172,7 @@ class MailReader(io.BufferedReader):
     :class:`AuthenticationError`, never a clean end-of-file.
     """
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: _native._Reader) -> None:
         super().__init__(_RawReader(native), buffer_size=64 * 1024)
 
     @property
@@ -171,7 +188,7 @@ class MailReader(io.BufferedReader):
 
 
 def open(  # noqa: A001 - the module's reader, as gzip.open or tarfile.open
-    source: Union[PathLike, BinaryIO],
+    source: Source,
     ring: KeyRing,
     *,
     verified: bool = False,
@@ -215,8 +232,8 @@ def open(  # noqa: A001 - the module's reader, as gzip.open or tarfile.open
 
 
 def decrypt_stream(
-    source: Union[PathLike, BinaryIO],
-    destination: BinaryIO,
+    source: Source,
+    destination: BinaryWritable,
     ring: KeyRing,
     *,
     verified: bool = True,

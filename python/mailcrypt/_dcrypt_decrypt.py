@@ -243,11 +243,10 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     if not decrypting:
         # -i alone: describe the header only.
         try:
-            source = sys.stdin.buffer.read() if stdin else args.file
-            info = mailcrypt.inspect(source)
+            header = mailcrypt.inspect(sys.stdin.buffer.read() if stdin else args.file)
         except (mailcrypt.MailcryptError, OSError) as e:
             return _fail(str(e))
-        print("\n".join(_info_lines(info)), file=sys.stderr)
+        print("\n".join(_info_lines(header)), file=sys.stderr)
         return 0
 
     source: Any = sys.stdin.buffer if stdin else args.file
@@ -266,7 +265,7 @@ def run(argv: Optional[Sequence[str]] = None) -> int:
     try:
         info = mailcrypt.decrypt_stream(
             source,
-            out,  # type: ignore[arg-type]
+            out,
             ring,
             # --warn streams (plaintext goes out as it is decrypted);
             # otherwise nothing is written before the file is authenticated.

@@ -139,6 +139,16 @@ impl Input {
         if obj.hasattr("read")? {
             return Ok(Input::Py(PyFile::new(obj.clone().unbind())));
         }
+        if obj.is_instance_of::<PyBytes>()
+            || obj.is_instance_of::<PyByteArray>()
+            || obj.is_instance_of::<pyo3::types::PyMemoryView>()
+        {
+            // Bytes would otherwise be taken for a file name.
+            return Err(pyo3::exceptions::PyTypeError::new_err(
+                "expected a path or a binary file object, not bytes: \
+                 for a container in memory use decrypt() or io.BytesIO(data)",
+            ));
+        }
         let path: PathBuf = obj.extract().map_err(|_| {
             pyo3::exceptions::PyTypeError::new_err(
                 "expected a path (str or os.PathLike) or a binary file object with read()",

@@ -73,7 +73,7 @@ def _cli_json(*args: str) -> list:
 def test_inspect_and_key_ids_have_the_clis_json_content() -> None:
     # One container of every kind: empty, v1, AEAD, HMAC, ChaCha20, RSA,
     # X25519/X448, ML-KEM, SAME_CALG-free 2.4 ciphers.
-    picked = {}
+    picked: dict = {}
     for c in CASES:
         kind = (c.manifest, c.row.get("format", ""), c.row.get("key_type", ""), c.row.get("cipher", ""))
         picked.setdefault(kind, c)

@@ -50,7 +50,7 @@ def test_every_container(case: Case, tmp_path: Path) -> None:
 # manifest, build, format, key type and cipher family (test_every_container
 # runs the same code in-process over all of them).
 def _one_of_each() -> List[Case]:
-    picked = {}
+    picked: dict = {}
     for c in CASES:
         r = c.row
         if c.file.stat().st_size == 0:

@@ -218,5 +218,7 @@ def test_reader_closed_and_python_source_errors(sample_ring) -> None:
             r.read()
     with pytest.raises(TypeError):
         mailcrypt.open(12345, sample_ring)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="BytesIO"):
+        mailcrypt.open(data, sample_ring)  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError):
         mailcrypt.open(VECTORS / "no-such-file.bin", sample_ring)

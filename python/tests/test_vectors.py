@@ -75,9 +75,9 @@ def test_streaming(case: Case) -> None:
     with mailcrypt.open(_Unseekable(case.file.read_bytes()), r, verified=True, allow_ofb_cfb=ofb) as f:
         assert f.read() == expected
     # Into a Python file object.
-    out = io.BytesIO()
-    info = mailcrypt.decrypt_stream(str(case.file), out, r, allow_ofb_cfb=ofb)
-    assert out.getvalue() == expected
+    sink = io.BytesIO()
+    info = mailcrypt.decrypt_stream(str(case.file), sink, r, allow_ofb_cfb=ofb)
+    assert sink.getvalue() == expected
     assert info["written"] == len(expected)
 
 
