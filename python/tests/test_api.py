@@ -178,12 +178,19 @@ def test_docstring_examples(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_decryption_releases_the_gil() -> None:
     # With the GIL held, the main thread could not run a single bytecode
-    # while the worker decrypts; with it released, it keeps ticking.
+    # while the worker decrypts; with it released, it keeps ticking. The
+    # input grows until one decryption takes long enough (>= 0.4 s) that
+    # scheduling noise cannot hide the difference.
     ring = ring_for([P256 / "private.pem"])
-    box = mailcrypt.encrypt(os.urandom(32 << 20), P256 / "public.pem", cipher="aes-256-cbc-sha256")
-    t0 = time.monotonic()
-    mailcrypt.decrypt(box, ring)
-    alone = time.monotonic() - t0
+    size = 8 << 20
+    while True:
+        box = mailcrypt.encrypt(bytes(size), P256 / "public.pem", cipher="aes-256-cbc-sha256")
+        t0 = time.monotonic()
+        mailcrypt.decrypt(box, ring)
+        alone = time.monotonic() - t0
+        if alone >= 0.4 or size >= 256 << 20:
+            break
+        size *= 2
     done = threading.Event()
 
     def work() -> None:
@@ -191,6 +198,7 @@ def test_decryption_releases_the_gil() -> None:
         done.set()
 
     worker = threading.Thread(target=work)
+    t0 = time.monotonic()
     worker.start()
     last = time.monotonic()
     longest = 0.0
@@ -199,4 +207,5 @@ def test_decryption_releases_the_gil() -> None:
         longest = max(longest, now - last)
         last = now
     worker.join()
-    assert longest < 0.5 * alone, (longest, alone)
+    threaded = time.monotonic() - t0
+    assert longest < 0.5 * threaded, (longest, threaded, alone, size)
