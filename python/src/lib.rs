@@ -169,7 +169,17 @@ impl KeyRing {
         })?;
         let id = key.public_key().canonical_id().to_hex();
         let label = label.or(what).unwrap_or_else(|| id.clone());
-        self.ring.write().map_err(poisoned)?.add_labeled(label, key);
+        // Every lock of the ring is taken detached: a decryption holding
+        // the read lock may need the interpreter (a Python file source).
+        py.detach(|| {
+            self.ring
+                .write()
+                .map(|mut ring| {
+                    ring.add_labeled(label, key);
+                })
+                .map_err(|_| ())
+        })
+        .map_err(poisoned)?;
         Ok(id)
     }
 }
@@ -306,12 +316,13 @@ impl KeyRing {
             .collect())
     }
 
-    fn __len__(&self) -> PyResult<usize> {
-        Ok(self.ring.read().map_err(poisoned)?.len())
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        py.detach(|| self.ring.read().map(|r| r.len()).map_err(|_| ()))
+            .map_err(poisoned)
     }
 
-    fn __repr__(&self) -> PyResult<String> {
-        let n = self.__len__()?;
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let n = self.__len__(py)?;
         Ok(format!(
             "<mailcrypt.KeyRing with {n} key{}>",
             if n == 1 { "" } else { "s" }

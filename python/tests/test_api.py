@@ -209,3 +209,57 @@ def test_decryption_releases_the_gil() -> None:
     worker.join()
     threaded = time.monotonic() - t0
     assert longest < 0.5 * threaded, (longest, threaded, alone, size)
+
+
+def test_adding_keys_while_a_python_source_is_read_does_not_deadlock() -> None:
+    # Thread A opens a container from a Python file object: the decryption
+    # holds the ring's read lock and calls back into Python. Thread B adds
+    # a key meanwhile. Were B to wait for the write lock while attached to
+    # the interpreter, A could never return to Python: a deadlock, which
+    # the watchdog turns into a failing exit instead of a hang.
+    import faulthandler
+    import io
+
+    faulthandler.dump_traceback_later(120, exit=True)
+    try:
+        ring = ring_for([VECTORS / "dovecot" / "sample-v2.key.pem"])
+        data = (VECTORS / "dovecot" / "sample-v2.bin").read_bytes()
+        entered, go = threading.Event(), threading.Event()
+
+        class Slow(io.RawIOBase):
+            def __init__(self) -> None:
+                self.inner = io.BytesIO(data)
+
+            def readable(self) -> bool:
+                return True
+
+            def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+                entered.set()
+                assert go.wait(60)
+                chunk = self.inner.read(len(b))
+                b[: len(chunk)] = chunk
+                return len(chunk)
+
+        result = {}
+
+        def reader() -> None:
+            with mailcrypt.open(Slow(), ring) as f:
+                result["plain"] = f.read()
+
+        def adder() -> None:
+            result["id"] = ring.add_file(P256 / "private.pem")
+
+        a = threading.Thread(target=reader, daemon=True)
+        a.start()
+        assert entered.wait(60)
+        b = threading.Thread(target=adder, daemon=True)
+        b.start()
+        time.sleep(0.3)  # let B reach the lock
+        go.set()
+        a.join(60)
+        b.join(60)
+        assert not a.is_alive() and not b.is_alive()
+        assert len(result["plain"]) == 13534
+        assert len(ring) == 2
+    finally:
+        faulthandler.cancel_dump_traceback_later()
