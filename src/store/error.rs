@@ -1,26 +1,14 @@
 //! Why a store operation failed, and helpers every operation shares.
-use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::Digest;
 
-use super::dbox::{DboxError, DboxFile};
-use super::keys::{Fix, KeyRejection, StoreKeys, Verdict, reload};
-use super::log::{ChangeLog, LogRecord};
-use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
-use super::par::map_ordered;
-use super::replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
-use super::walk::{Found, Shape, Unsupported, Walker, layouts};
+use super::dbox::DboxError;
+use super::replace::ReplaceError;
 use crate::KeyError;
-use crate::container::{Header, Integrity};
-use crate::error::FormatError;
-use crate::keys::{IdConvention, KeyId, PointForm, PublicKey};
-use crate::{DecryptError, Decryptor, EncryptError, Encryptor, Target};
-
+use crate::{DecryptError, EncryptError};
 
 /// Why a store operation, or one file of it, failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,4 +114,3 @@ pub(super) fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     io::copy(&mut BufReader::new(File::open(path)?), &mut h)?;
     Ok(h.finish())
 }
-

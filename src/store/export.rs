@@ -1,29 +1,17 @@
 //! `decrypt_store`: a plaintext copy of a store (Maildir++ for dbox).
-use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::Digest;
-
-use super::dbox::{DboxError, DboxFile};
-use super::keys::{Fix, KeyRejection, StoreKeys, Verdict, reload};
-use super::log::{ChangeLog, LogRecord};
-use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
+use super::error::{StoreError, check_roots, default_jobs, io_at};
+use super::keys::StoreKeys;
+use super::mail::{MailRef, MailStatus};
 use super::par::map_ordered;
-use super::replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
-use super::walk::{Found, Shape, Unsupported, Walker, layouts};
-use crate::KeyError;
-use crate::container::{Header, Integrity};
-use crate::error::FormatError;
-use crate::keys::{IdConvention, KeyId, PointForm, PublicKey};
-use crate::{DecryptError, Decryptor, EncryptError, Encryptor, Target};
-
-use super::error::*;
-use super::scan::*;
-use super::repair::*;
+use super::replace::{AtomicFile, replace_file, sync_tree};
+use super::scan::inspect;
+use super::walk::{Found, Shape, Walker, layouts};
+use crate::{DecryptError, Decryptor};
 
 /// Where [`decrypt_store`] writes.
 #[derive(Debug, Clone)]

@@ -28,36 +28,36 @@
 //! running it again).
 
 pub mod dbox;
+mod error;
+mod export;
 mod keys;
 mod log;
 mod mail;
-mod error;
-mod export;
+mod par;
 mod rekey;
 mod repair;
+mod replace;
 mod scan;
 mod undo;
-mod par;
-mod replace;
 mod walk;
 
+pub use error::StoreError;
+pub use export::{
+    DecryptStoreEvent, DecryptStoreOptions, DecryptStoreSummary, Destination, decrypt_store,
+};
 pub use keys::{Fix, KeyRejection, StoreKeys, StoredEntry, Unreadable, UserKeys, Verdict};
 pub use log::{ChangeLog, LogLineError, LogRecord};
 pub use mail::{
     EncryptedMail, FileRange, MailRef, MailStatus, inspect_mail, inspect_reader, match_recipient,
 };
-pub use error::StoreError;
-pub use export::{
-    DecryptStoreEvent, DecryptStoreOptions, DecryptStoreSummary, Destination, decrypt_store,
-};
 pub use rekey::{RekeyEvent, RekeyOptions, RekeySummary, rekey};
 pub use repair::{Change, RepairEvent, RepairOptions, RepairSummary, repair};
+pub use replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
 pub use scan::{
     FileReport, MailOutcome, MailReport, SERVER_TARGETS, ScanEvent, ScanOptions, ScanSummary,
     TargetCounts, VerifyOutcome, scan,
 };
 pub use undo::{UndoEvent, UndoSummary, undo};
-pub use replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
 pub use walk::{Found, Shape, Unsupported, Walker, layouts};
 
 use std::io;

@@ -1,30 +1,24 @@
 //! `repair`: make a store readable by one build (key ids in headers and
 //! in the attribute file, v1 mails under folder keys).
-use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::Digest;
 
-use super::dbox::{DboxError, DboxFile};
-use super::keys::{Fix, KeyRejection, StoreKeys, Verdict, reload};
+use super::dbox::DboxFile;
+use super::error::{Sha256Sink, StoreError, check_roots, default_jobs, io_at, sha256_file};
+use super::keys::{Fix, StoreKeys, reload};
 use super::log::{ChangeLog, LogRecord};
-use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
+use super::mail::{MailRef, MailStatus};
 use super::par::map_ordered;
-use super::replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
-use super::walk::{Found, Shape, Unsupported, Walker, layouts};
-use crate::KeyError;
+use super::replace::{AtomicFile, replace_file};
+use super::scan::{FileReport, VerifyOutcome, inspect, mails_of, verify_mail};
+use super::walk::{Found, Shape, Walker};
 use crate::container::{Header, Integrity};
-use crate::error::FormatError;
 use crate::keys::{IdConvention, KeyId, PointForm, PublicKey};
-use crate::{DecryptError, Decryptor, EncryptError, Encryptor, Target};
-
-use super::error::*;
-use super::scan::*;
-use super::repair::*;
+use crate::{Decryptor, Encryptor, Target};
 
 /// Options of [`repair`].
 #[derive(Debug, Clone)]

@@ -1,29 +1,16 @@
 //! `scan`: report every mail of a store, and what each build makes of it.
 use std::collections::BTreeMap;
-use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use sha2::Digest;
-
-use super::dbox::{DboxError, DboxFile};
-use super::keys::{Fix, KeyRejection, StoreKeys, Verdict, reload};
-use super::log::{ChangeLog, LogRecord};
+use super::dbox::DboxError;
+use super::error::{StoreError, check_roots, default_jobs, io_at};
+use super::keys::{KeyRejection, StoreKeys, Verdict};
 use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
 use super::par::map_ordered;
-use super::replace::{AtomicFile, ReplaceError, replace_file, sync_tree};
-use super::walk::{Found, Shape, Unsupported, Walker, layouts};
-use crate::KeyError;
-use crate::container::{Header, Integrity};
+use super::walk::{Found, Shape, Unsupported, Walker};
 use crate::error::FormatError;
-use crate::keys::{IdConvention, KeyId, PointForm, PublicKey};
-use crate::{DecryptError, Decryptor, EncryptError, Encryptor, Target};
-
-use super::error::*;
-use super::scan::*;
-use super::repair::*;
+use crate::{DecryptError, Decryptor, Target};
 
 /// The build families a verdict is given for (Dovecot main reads what
 /// 2.4 reads, so it adds nothing for existing stores).
@@ -32,7 +19,6 @@ pub const SERVER_TARGETS: [Target; 3] = [
     Target::Dovecot23OpenSsl3Unpatched,
     Target::Dovecot24,
 ];
-
 
 /// Options of [`scan`].
 #[derive(Debug, Clone, Default)]

@@ -580,9 +580,7 @@ fn inspect_one(path: &Path, ring: &KeyRing, with_keys: bool) -> Result<Vec<(Stri
         };
         return mailcrypt::store::MailRef::dbox_mails(path, shape)?
             .iter()
-            .map(|m| {
-                inspect_container(path, Some(m.offset), m.len, || m.open(), ring, with_keys)
-            })
+            .map(|m| inspect_container(path, Some(m.offset), m.len, || m.open(), ring, with_keys))
             .collect();
     }
     let size = std::fs::metadata(path)?.len();
