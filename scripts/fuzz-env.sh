@@ -9,7 +9,7 @@
 #   FUZZ_NO_BUILD=1   run the binaries already in FUZZ_TARGET_DIR
 
 FUZZ_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-FUZZ_TARGETS=(header body decrypt_cached decrypt dovecot_key key_pem_der jwk attributes roundtrip compress)
+FUZZ_TARGETS=(header body decrypt_cached decrypt dovecot_key key_pem_der jwk attributes roundtrip compress dbox)
 FUZZ_TARGET_DIR=${FUZZ_TARGET_DIR:-${CARGO_TARGET_DIR:-$FUZZ_ROOT/fuzz/target}}
 FUZZ_SANITIZER=${FUZZ_SANITIZER:-address}
 FUZZ_NICE=${FUZZ_NICE:-10}

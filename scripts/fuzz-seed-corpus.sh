@@ -160,6 +160,12 @@ for line in text.splitlines():
 for p in attr_files:
     add("attributes", p.read_bytes())
 add("attributes", b"")
+# dbox: the sdbox/mdbox files the real builds wrote, whole and cut short.
+for p in files():
+    if p.parent.name in ("dbox-Mails", "storage") and (p.name.startswith("u.") or p.name.startswith("m.")):
+        data = p.read_bytes()
+        add("dbox", data)
+        add("dbox", data[: len(data) // 2])
 add("attributes", b"k\x01t1\nv\x01n2\n")
 
 # --- roundtrip: arbitrary-decoded options, any bytes will do ---------------

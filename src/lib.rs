@@ -72,7 +72,3 @@ pub use decryptor::{ContainerInfo, DecryptOptions, Decryptor, KeyMatch, is_encry
 pub use encryptor::{Encryptor, StreamWriter, Target};
 pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch};
 pub use limits::MAX_ROUNDS;
-
-#[doc(hidden)]
-#[path = "fuzz_api.rs"]
-pub mod __fuzz;

@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "decrypt / encrypt: blocking and async adapters",
         &["decryptor", "encryptor", "async_io"],
     ),
-    ("store: Maildir operations", &["store"]),
+    ("store: Maildir, sdbox and mdbox operations", &["store"]),
     ("bench internals", &["internals"]),
 ];
 

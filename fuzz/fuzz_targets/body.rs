@@ -20,7 +20,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use arbitrary::Arbitrary;
 use hmac::Mac;
 use libfuzzer_sys::fuzz_target;
-use mailcrypt::__fuzz::Body;
+use mailcrypt::internals::fuzz::Body;
 use mailcrypt::container::CipherAlg;
 
 /// Longest plaintext: several 64 KiB chunks' worth of kernel batches.

@@ -24,7 +24,7 @@ use std::io::{self, Write};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use mailcrypt::__fuzz::CachedSession;
+use mailcrypt::internals::fuzz::CachedSession;
 
 const CONTAINERS: [&[u8]; 10] = [
     include_bytes!("../../vectors/ciphers/enc/v24/33b.aes-256-gcm-sha512.bin"),

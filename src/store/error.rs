@@ -7,8 +7,8 @@ use sha2::Digest;
 
 use super::dbox::DboxError;
 use super::replace::ReplaceError;
-use crate::KeyError;
-use crate::{DecryptError, EncryptError};
+use crate::error::KeyError;
+use crate::error::{DecryptError, EncryptError};
 
 /// Why a store operation, or one file of it, failed.
 #[derive(Debug, thiserror::Error)]

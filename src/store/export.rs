@@ -11,7 +11,8 @@ use super::par::map_ordered;
 use super::replace::{AtomicFile, replace_file, sync_tree};
 use super::scan::inspect;
 use super::walk::{Found, Shape, Walker, layouts};
-use crate::{DecryptError, Decryptor};
+use crate::decryptor::Decryptor;
+use crate::error::DecryptError;
 
 /// Where [`decrypt_store`] writes.
 #[derive(Debug, Clone)]

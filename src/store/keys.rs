@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
-use crate::Target;
 use crate::container::{CipherAlg, Header};
+use crate::encryptor::Target;
 use crate::keys::{
     AttributeFile, IdConvention, KeyId, KeyRing, KeyType, LoadReport, PublicKey, UserKeyStore,
 };

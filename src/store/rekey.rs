@@ -14,8 +14,9 @@ use super::par::map_ordered;
 use super::replace::replace_file;
 use super::walk::{Found, Shape, Walker, layouts};
 use crate::container::Header;
+use crate::decryptor::Decryptor;
+use crate::encryptor::{Encryptor, Target};
 use crate::keys::{KeyId, PublicKey};
-use crate::{Decryptor, Encryptor, Target};
 
 /// Options of [`rekey`].
 #[derive(Debug, Clone)]

@@ -17,8 +17,9 @@ use super::replace::{AtomicFile, replace_file};
 use super::scan::{FileReport, VerifyOutcome, inspect, mails_of, verify_mail};
 use super::walk::{Found, Shape, Walker};
 use crate::container::{Header, Integrity};
+use crate::decryptor::Decryptor;
+use crate::encryptor::{Encryptor, Target};
 use crate::keys::{IdConvention, KeyId, PointForm, PublicKey};
-use crate::{Decryptor, Encryptor, Target};
 
 /// Options of [`repair`].
 #[derive(Debug, Clone)]

@@ -9,8 +9,10 @@ use super::keys::{KeyRejection, StoreKeys, Verdict};
 use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
 use super::par::map_ordered;
 use super::walk::{Found, Shape, Unsupported, Walker};
+use crate::decryptor::Decryptor;
+use crate::encryptor::Target;
+use crate::error::DecryptError;
 use crate::error::FormatError;
-use crate::{DecryptError, Decryptor, Target};
 
 /// The build families a verdict is given for (Dovecot main reads what
 /// 2.4 reads, so it adds nothing for existing stores).

@@ -7,6 +7,9 @@
 
 use crate::stream::cipher::{BodyCipher, Direction};
 
+/// Entry points of the `body` and `decrypt_cached` fuzz targets.
+pub mod fuzz;
+
 /// PBKDF2-HMAC-SHA-256 as the header unwrap runs it.
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8]) {
     crate::wrap::hash::Hash::Sha256.pbkdf2(password, salt, rounds, out);

@@ -1,4 +1,4 @@
-//! Not part of the API (hidden, may change without notice): entry points
+//! Not part of the stable API (see [`crate::internals`]): entry points
 //! for the `body` and `decrypt_cached` fuzz targets, which drive the body
 //! ciphers and the body/trailer path without the per-input key derivation
 //! (ECDH, PBKDF2) that holds the `decrypt` target to a few hundred
@@ -7,12 +7,13 @@
 use std::io::{self, Read, Write};
 
 use crate::container::{CipherAlg, Header};
+use crate::decryptor::DecryptOptions;
 use crate::decryptor::{Session, open};
+use crate::error::DecryptError;
 use crate::keys::KeyRing;
 use crate::stream::cipher::{BodyCipher, Direction};
 use crate::stream::{BodyReader, BodyWriter};
 use crate::wrap::hash::Hash;
-use crate::{DecryptError, DecryptOptions};
 
 /// One body cipher as the readers and writers run it.
 pub struct Body(BodyCipher);
