@@ -101,10 +101,12 @@ enum Body<R> {
 /// Two modes:
 ///
 /// * **streaming** ([`Decryptor::new`]): plaintext flows as it is decrypted,
-///   as Dovecot does. The tag or HMAC is checked at the end of the input,
-///   before the final chunk is released; if it fails, the final `read`
-///   returns an error (never `Ok(0)`), so a caller that reads to the end
-///   and checks the result never takes tampered data as complete.
+///   as Dovecot does, and is released **unverified** — possibly all of it
+///   (the fast paths release everything but the trailer they hold back).
+///   The tag or HMAC is checked when the end of the input is reached; if it
+///   fails, that `read` returns an error (never `Ok(0)`), so a caller that
+///   reads to the end and checks the result never takes tampered data as
+///   complete. Use verified mode to release nothing of a tampered file.
 /// * **verified** ([`Decryptor::new_verified`] for seekable input,
 ///   [`Decryptor::new_verified_buffered`] otherwise): the whole body is
 ///   authenticated before the constructor returns, so no byte of a

@@ -1,10 +1,11 @@
 //! `Read` adapter over an encrypted body.
 //!
 //! The adapter holds back the trailer (AEAD tag or HMAC) and, for CBC, the
-//! last block, so that it always knows where the body ends. At end of input
-//! it checks the trailer *before* releasing the final chunk: a tampered
-//! file therefore always ends in an error, never in `Ok(0)`. Earlier chunks
-//! are released unverified (streaming mode, as Dovecot does); verified
+//! last block, so that it always knows where the body ends; it never
+//! decrypts the trailer as body. At end of input it checks the trailer: a
+//! tampered file therefore always ends in an error, never in `Ok(0)`.
+//! Everything before that is released unverified (streaming mode, as
+//! Dovecot does; with the fast paths possibly the whole plaintext); verified
 //! mode runs [`BodyReader::authenticate_all`] first.
 
 use std::io::{self, BufRead, Read};
