@@ -85,10 +85,6 @@ pub(super) fn check_roots<P: AsRef<Path>>(roots: &[P]) -> Result<(), StoreError>
     Ok(())
 }
 
-pub(super) fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// SHA-256 of everything written to it.
 #[derive(Default)]
 pub(super) struct Sha256Sink(sha2::Sha256);

@@ -4,7 +4,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::error::{StoreError, check_roots, default_jobs, io_at};
+use super::error::{StoreError, check_roots, io_at};
 use super::keys::StoreKeys;
 use super::mail::{MailRef, MailStatus};
 use super::par::map_ordered;
@@ -511,15 +511,10 @@ pub fn decrypt_store(
         dbox_tree,
         seq: AtomicU64::new(0),
     };
-    let jobs = if opts.jobs == 0 {
-        default_jobs()
-    } else {
-        opts.jobs
-    };
     let mut summary = DecryptStoreSummary::default();
     map_ordered(
         Walker::new([src]),
-        jobs,
+        opts.jobs,
         |f| export_item(&ctx, f),
         |(index, events)| {
             summary.index_files += index;

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// in the kilobytes.
 const BATCH_PER_JOB: usize = 64;
 
-/// Map `work` over `items` on `jobs` threads (1 = on this thread), giving
+/// Map `work` over `items` on `jobs` threads (1 = on this thread, 0 = one
+/// per CPU), giving
 /// each result to `sink` in input order. Stops early when `sink` returns
 /// `false`.
 pub(crate) fn map_ordered<I, T, R>(
@@ -24,7 +25,10 @@ pub(crate) fn map_ordered<I, T, R>(
     T: Send,
     R: Send,
 {
-    let jobs = jobs.max(1);
+    let jobs = match jobs {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
     let mut items = items.peekable();
     if jobs == 1 {
         for item in items {

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use sha2::Digest;
 
-use super::error::{Sha256Sink, StoreError, check_roots, default_jobs, io_at, sha256_file};
+use super::error::{Sha256Sink, StoreError, check_roots, io_at, sha256_file};
 use super::keys::StoreKeys;
 use super::log::{ChangeLog, LogRecord};
 use super::mail::MailStatus;
@@ -261,11 +261,6 @@ pub fn rekey<P: AsRef<Path>>(
         full_verify,
         ..Default::default()
     };
-    let jobs = if opts.jobs == 0 {
-        default_jobs()
-    } else {
-        opts.jobs
-    };
     let mails = Walker::new(roots).filter_map(|f| match f {
         Ok(Found::Maildir(p)) => Some(Ok(p)),
         Ok(_) => None,
@@ -273,7 +268,7 @@ pub fn rekey<P: AsRef<Path>>(
     });
     map_ordered(
         mails,
-        jobs,
+        opts.jobs,
         |p| match p {
             Ok(p) => (true, rekey_one(&p, keys, &enc, new_id, opts, full_verify)),
             Err(source) => (

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use sha2::Digest;
 
 use super::dbox::DboxFile;
-use super::error::{Sha256Sink, StoreError, check_roots, default_jobs, io_at, sha256_file};
+use super::error::{Sha256Sink, StoreError, check_roots, io_at, sha256_file};
 use super::keys::{Fix, StoreKeys, reload};
 use super::log::{ChangeLog, LogRecord};
 use super::mail::{MailRef, MailStatus};
@@ -711,14 +711,9 @@ pub fn repair<P: AsRef<Path>>(
             }
         }
     }
-    let jobs = if opts.jobs == 0 {
-        default_jobs()
-    } else {
-        opts.jobs
-    };
     map_ordered(
         Walker::new(roots),
-        jobs,
+        opts.jobs,
         |f| repair_item(f, keys, opts),
         |(n, events)| {
             if n > 0 {

@@ -4,7 +4,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::dbox::DboxError;
-use super::error::{StoreError, check_roots, default_jobs, io_at};
+use super::error::{StoreError, check_roots, io_at};
 use super::keys::{KeyRejection, StoreKeys, Verdict};
 use super::mail::{EncryptedMail, MailRef, MailStatus, inspect_reader};
 use super::par::map_ordered;
@@ -378,14 +378,9 @@ pub fn scan<P: AsRef<Path>>(
             }
         }
     }
-    let jobs = if opts.jobs == 0 {
-        default_jobs()
-    } else {
-        opts.jobs
-    };
     map_ordered(
         Walker::new(roots),
-        jobs,
+        opts.jobs,
         |f| scan_item(f, keys, opts.verify),
         |events| {
             for e in events {
