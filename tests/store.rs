@@ -615,3 +615,59 @@ fn tampered_mails_are_reported_and_never_written() {
     }
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn per_user_store_of_the_unpatched_build_is_judged_and_repaired_through_the_cli() {
+    let src = root().join("vectors/userkeys/upstream");
+    let work = std::env::temp_dir().join(format!("mailcrypt-cli-user-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&work);
+    copy_tree(&src, &work);
+    let attrs = work.join("dovecot-attributes");
+    let pw = work.join("password");
+    let maildir = work.join("Maildir");
+    let keys = ["--attributes", s(&attrs), "--password-file", s(&pw)];
+    let mut args = vec!["scan"];
+    args.extend(keys);
+    args.push(s(&maildir));
+    let out = ok(&mc(&args));
+    // Every build rejects both stored private keys, for the same reason:
+    // one line per key naming all three build families.
+    let rejected: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("  stored key ") && l.contains("Incorrect key hash"))
+        .collect();
+    assert_eq!(rejected.len(), 2, "{out}");
+    for l in &rejected {
+        assert!(
+            l.contains("rejected by dovecot-2.3, dovecot-2.3-openssl3-unpatched, dovecot-2.4"),
+            "{l}"
+        );
+    }
+    assert!(out.contains("dovecot-2.3: NOT readable: 3"), "{out}");
+    let log = work.join("repair.log");
+    let mut args = vec![
+        "repair",
+        "--target",
+        "dovecot-2.3",
+        "--apply",
+        "--log",
+        s(&log),
+    ];
+    args.extend(keys);
+    args.push(s(&maildir));
+    let out = ok(&mc(&args));
+    assert!(out.contains("2 stored keys fixed, 0 failed"), "{out}");
+    let mut args = vec!["scan", "--verify"];
+    args.extend(keys);
+    args.push(s(&maildir));
+    let out = ok(&mc(&args));
+    for t in [
+        "dovecot-2.3",
+        "dovecot-2.3-openssl3-unpatched",
+        "dovecot-2.4",
+    ] {
+        assert!(out.contains(&format!("{t}: readable: 3")), "{out}");
+    }
+    assert!(!out.contains("  stored key "), "{out}");
+    fs::remove_dir_all(&work).unwrap();
+}

@@ -458,8 +458,25 @@ pub fn scan(a: ScanArgs) -> Result<ExitCode> {
                 writeln!(out, "  FAILED: {k}: {v}")?;
             }
         }
+        // One line per stored key and reason, naming every build that
+        // rejects it for that reason.
+        let mut grouped: Vec<(&str, String, Vec<String>)> = Vec::new();
         for (attr, t, r) in &summary.stored_key_rejections {
-            writeln!(out, "  stored key {attr}: rejected by {t}: {r}")?;
+            let reason = r.to_string();
+            match grouped
+                .iter_mut()
+                .find(|(a, why, _)| *a == attr.as_str() && *why == reason)
+            {
+                Some((_, _, builds)) => builds.push(t.to_string()),
+                None => grouped.push((attr, reason, vec![t.to_string()])),
+            }
+        }
+        for (attr, reason, builds) in grouped {
+            writeln!(
+                out,
+                "  stored key {attr}: rejected by {}: {reason}",
+                builds.join(", ")
+            )?;
         }
         if summary.index_files > 0 {
             writeln!(
