@@ -1,6 +1,6 @@
 //! Why a store operation failed, and helpers every operation shares.
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use sha2::Digest;
@@ -109,4 +109,25 @@ pub(super) fn sha256_file(path: &Path) -> io::Result<[u8; 32]> {
     let mut h = Sha256Sink::default();
     io::copy(&mut BufReader::new(File::open(path)?), &mut h)?;
     Ok(h.finish())
+}
+
+/// Copy the plaintext `dec` yields into the new container `w` and finish
+/// it; the plaintext's SHA-256, for the caller's check of the new file.
+pub(super) fn reencrypt_through<W: Write>(
+    dec: &mut impl Read,
+    mut w: crate::encryptor::StreamWriter<W>,
+) -> io::Result<[u8; 32]> {
+    let mut plain = Sha256Sink::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = dec.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        plain.write_all(chunk)?;
+        w.write_all(chunk)?;
+    }
+    w.finish()?;
+    Ok(plain.finish())
 }

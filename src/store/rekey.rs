@@ -1,12 +1,12 @@
 //! `rekey`: re-encrypt a Maildir store to a new key.
 use std::fs::{self, File};
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use sha2::Digest;
 
-use super::error::{Sha256Sink, StoreError, check_roots, io_at, sha256_file};
+use super::error::{Sha256Sink, StoreError, check_roots, io_at, reencrypt_through, sha256_file};
 use super::keys::StoreKeys;
 use super::log::{ChangeLog, LogRecord};
 use super::mail::MailStatus;
@@ -154,22 +154,11 @@ fn rekey_one(
                 inner: out,
                 hasher: sha2::Sha256::new(),
             };
-            let mut w = enc.wrap_output(&mut hw).map_err(io::Error::other)?;
-            let mut ph = sha2::Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = dec.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                let chunk = buf.get(..n).unwrap_or_default();
-                ph.update(chunk);
-                w.write_all(chunk)?;
-            }
-            w.finish()?;
+            let w = enc.wrap_output(&mut hw).map_err(io::Error::other)?;
+            let ph = reencrypt_through(&mut dec, w)?;
             *plain_hash
                 .lock()
-                .map_err(|_| io::Error::other("hash lock poisoned"))? = ph.finalize().into();
+                .map_err(|_| io::Error::other("hash lock poisoned"))? = ph;
             *file_hash
                 .lock()
                 .map_err(|_| io::Error::other("hash lock poisoned"))? = hw.hasher.finalize().into();

@@ -5,10 +5,8 @@ use std::io::{self, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sha2::Digest;
-
 use super::dbox::DboxFile;
-use super::error::{Sha256Sink, StoreError, check_roots, io_at, sha256_file};
+use super::error::{Sha256Sink, StoreError, check_roots, io_at, reencrypt_through, sha256_file};
 use super::keys::{Fix, StoreKeys, reload};
 use super::log::{ChangeLog, LogRecord};
 use super::mail::{MailRef, MailStatus};
@@ -344,22 +342,11 @@ fn reencrypt_v1(
         |out| {
             let mut dec = Decryptor::new_buf_read(BufReader::new(File::open(path)?), keys.ring())
                 .map_err(io::Error::other)?;
-            let mut w = enc.wrap_output(out).map_err(io::Error::other)?;
-            let mut ph = sha2::Sha256::new();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                let n = dec.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                let chunk = buf.get(..n).unwrap_or_default();
-                ph.update(chunk);
-                w.write_all(chunk)?;
-            }
-            w.finish()?;
+            let w = enc.wrap_output(out).map_err(io::Error::other)?;
+            let ph = reencrypt_through(&mut dec, w)?;
             *plain_hash
                 .lock()
-                .map_err(|_| io::Error::other("hash lock poisoned"))? = ph.finalize().into();
+                .map_err(|_| io::Error::other("hash lock poisoned"))? = ph;
             Ok(())
         },
         |tmp| {
