@@ -24,7 +24,9 @@ line() { # name measured goal cmp(ge|le)
 : > "$OUT/summary.txt"
 
 cargo build --release --features cli --quiet
-cargo build --release --examples --quiet
+# The kernels are opt-in (issue 16): build them in, and measure the
+# portable path by exporting MAILCRYPT_FORCE_PORTABLE=1.
+cargo build --release --examples --features x86-kernels --quiet
 MC=$TGT/release/mailcrypt
 TP=$TGT/release/examples/throughput
 

@@ -107,7 +107,7 @@ for t in "${TARGETS[@]}"; do
     if [ "$rc" != 0 ] && [ "$findings" = 0 ]; then findings=1; fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$t" "$BUDGET_DESC" "$secs" "$execs" "$rate" \
-        "${cov:-0}" "${ft:-0}" "$files" "$bytes" "${rss:-0}" "$findings" "$FUZZ_SANITIZER" "$commit" \
+        "${cov:-0}" "${ft:-0}" "$files" "$bytes" "${rss:-0}" "$findings" "$FUZZ_LABEL" "$commit" \
         >>"$RESULTS"
     echo "   $t: $execs execs in $secs s ($rate/s), cov ${cov:-?}, corpus $files files, peak RSS ${rss:-?} MB, findings $findings"
     if [ "$findings" != 0 ]; then

@@ -17,7 +17,8 @@
 //!   the writer does), must decrypt back to itself, and with one byte
 //!   flipped must fail for an authenticated session.
 //!
-//! Whatever decrypts goes through `compress::decompress_to`, capped.
+//! Whatever decrypts goes through `compress::decompress_to`, capped
+//! (except bzip2 streams: see `decompress`).
 #![no_main]
 
 use std::io::{self, Write};
@@ -79,6 +80,12 @@ impl Write for Sink {
 }
 
 fn decompress(plain: &[u8]) {
+    // bzip2 sets up (and zeroes) up to 3.6 MB of state per stream: with
+    // it, bzip2 took 90 % of this target's time (3.5k executions/s). The
+    // `compress` target covers that decoder; here the other three run.
+    if plain.starts_with(b"BZh") {
+        return;
+    }
     let mut src = plain;
     if let Err(e) = mailcrypt::compress::decompress_to(&mut src, &mut Sink(0)) {
         let _ = format!("{e} {e:?}");

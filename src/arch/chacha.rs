@@ -30,14 +30,11 @@
 
 use core::arch::x86_64::*;
 
+use super::STACK_WIPE;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 /// Bytes per kernel iteration (8 ChaCha20 blocks).
 pub(crate) const BATCH: usize = 512;
-
-/// Bytes of stack wiped after each `crypt_raw` call: a margin over its
-/// measured frame (spills of the key words and the working state).
-const CRYPT_STACK: usize = 2048;
 
 /// When encrypting, the batch hashed during the rounds of batch `i` is
 /// batch `i - ENC_LAG` (already stored ciphertext).
@@ -141,7 +138,7 @@ impl Kernel {
         // SAFETY: the kernel exists only if `available()` held; one batch
         // is read from `zero` and written to `out`, both 512 bytes.
         unsafe { self.crypt_raw::<false, false>(zero.as_ptr(), out.as_mut_ptr(), 1) };
-        zeroize::zeroize_stack::<CRYPT_STACK>();
+        zeroize::zeroize_stack::<STACK_WIPE>();
     }
 
     /// Encrypt (`encrypt`) or decrypt the whole 512-byte batches of `data`
@@ -162,7 +159,7 @@ impl Kernel {
                 self.crypt_raw::<false, true>(p, p, n);
             }
         }
-        zeroize::zeroize_stack::<CRYPT_STACK>();
+        zeroize::zeroize_stack::<STACK_WIPE>();
         n * BATCH
     }
 
@@ -182,7 +179,7 @@ impl Kernel {
                 self.crypt_raw::<false, true>(s, d, n);
             }
         }
-        zeroize::zeroize_stack::<CRYPT_STACK>();
+        zeroize::zeroize_stack::<STACK_WIPE>();
         n * BATCH
     }
 
@@ -546,6 +543,57 @@ mod tests {
         c.apply_keystream(&mut expect);
         assert_eq!(k.s[0].to_le_bytes(), expect[16..24]);
         assert_eq!(k.r[0], le64(&expect, 0) & 0x0fff_fffc_0fff_ffff);
+    }
+
+    /// Nothing of the key is left on the stack below `crypt_blocks`,
+    /// `crypt_blocks_to` or `keystream` (the wipe covers the kernel's
+    /// frame), while the same probe around the raw kernel call, unwiped,
+    /// does find key words there (so the probe can see a leftover) in a
+    /// frame no deeper than the wipe.
+    #[test]
+    fn no_key_words_left_on_the_stack() {
+        use crate::arch::stack_probe;
+        if crate::arch::skip("chacha", available()) {
+            return;
+        }
+        let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x3c);
+        let mut k = Kernel::new(&key, &[1u8; 12]).unwrap();
+        // The key words and the Poly1305 key's `r` limbs (as 32-bit halves).
+        let mut words: Vec<u32> = (0..8).map(|i| le32(&key, 4 * i)).collect();
+        for r in k.r {
+            words.extend([r as u32, (r >> 32) as u32]);
+        }
+        words.retain(|&w| w != 0);
+        let mut buf = vec![0u8; 4 * BATCH];
+        let p = buf.as_mut_ptr();
+        // SAFETY: the kernel exists, so the CPU has its features; 4
+        // batches are read and written in place in `buf`.
+        let raw = stack_probe::run(&mut || unsafe { k.crypt_raw::<true, true>(p, p, 4) });
+        let depth = stack_probe::touched(&raw);
+        eprintln!(
+            "chacha crypt_raw: frame reaches {depth} bytes below the probe, key material at {:?}",
+            stack_probe::find_words(&raw, &words)
+        );
+        assert!(
+            !stack_probe::find_words(&raw, &words).is_empty(),
+            "the probe finds no key word left by the unwiped kernel"
+        );
+        assert!(
+            2 * depth <= STACK_WIPE,
+            "kernel frame {depth} deeper than half of STACK_WIPE"
+        );
+        let wiped = stack_probe::run(&mut || {
+            k.crypt_blocks(&mut buf, true);
+        });
+        assert_eq!(stack_probe::find_words(&wiped, &words), Vec::<usize>::new());
+        let src = vec![0u8; 4 * BATCH];
+        let wiped = stack_probe::run(&mut || {
+            k.crypt_blocks_to(&src, &mut buf, false);
+        });
+        assert_eq!(stack_probe::find_words(&wiped, &words), Vec::<usize>::new());
+        let mut block = [0u8; BATCH];
+        let wiped = stack_probe::run(&mut || k.keystream(&mut block));
+        assert_eq!(stack_probe::find_words(&wiped, &words), Vec::<usize>::new());
     }
 
     /// Every field holding key material is cleared by `zeroize` (what the

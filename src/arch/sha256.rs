@@ -8,6 +8,7 @@
 //! interleaved to hide `sha256rnds2`'s latency. `examples/throughput.rs`
 //! prints `part-pbkdf2-*` and `part-key-check-*` against the `pbkdf2`/`sha2`
 //! crates; the differential tests are in `wrap::sha256_chain`.
+use super::STACK_WIPE;
 use zeroize::Zeroize;
 
 use core::arch::x86_64::{
@@ -15,10 +16,6 @@ use core::arch::x86_64::{
     _mm_sha256msg1_epu32, _mm_sha256msg2_epu32, _mm_sha256rnds2_epu32, _mm_shuffle_epi32,
     _mm_storeu_si128, _mm_xor_si128,
 };
-
-/// Bytes of stack wiped after each chain (a margin over the chain
-/// functions' frames; runs once per opened mail, so the cost is nil).
-const CHAIN_STACK: usize = 4096;
 
 /// SHA-256 round constants (FIPS 180-4 §4.2.2).
 const K: [u32; 64] = [
@@ -215,7 +212,7 @@ pub(crate) fn pbkdf2_pair(
     // SAFETY: `available()` confirmed SHA-NI, SSE2, SSSE3 and SSE4.1.
     unsafe { pbkdf2_pair_sha(inner, outer, u, t, steps) };
     // Spilled copies of the HMAC states and chain values in that frame.
-    zeroize::zeroize_stack::<CHAIN_STACK>();
+    zeroize::zeroize_stack::<STACK_WIPE>();
     true
 }
 
@@ -279,7 +276,7 @@ pub(crate) fn key_check_chain(h: &mut [u32; 8], iv: &[u32; 8]) -> bool {
     }
     // SAFETY: `available()` confirmed SHA-NI, SSE2, SSSE3 and SSE4.1.
     unsafe { key_check_chain_sha(h, iv) };
-    zeroize::zeroize_stack::<CHAIN_STACK>();
+    zeroize::zeroize_stack::<STACK_WIPE>();
     true
 }
 
@@ -301,4 +298,61 @@ fn key_check_chain_sha(h: &mut [u32; 8], iv: &[u32; 8]) {
         w = words(compress(iv, [w.0, w.1, ctr, len]));
     }
     store_words(w, h);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::stack_probe;
+
+    /// Nothing of the HMAC states (key-equivalent) or the chain values is
+    /// left on the stack below `pbkdf2_pair` and `key_check_chain`; the
+    /// unwiped chain functions' frames are no deeper than half the wipe.
+    #[test]
+    fn chains_leave_no_state_on_the_stack() {
+        if crate::arch::skip("sha256", available()) {
+            return;
+        }
+        let inner: [u32; 8] =
+            core::array::from_fn(|i| 0x1357_9bdf ^ (i as u32).wrapping_mul(0x0101_0101));
+        let outer: [u32; 8] =
+            core::array::from_fn(|i| 0x2468_ace0 ^ (i as u32).wrapping_mul(0x1111_0000));
+        let start = [[0x0bad_f00d_u32; 8], [0x0dea_dbee_u32; 8]];
+        let words: Vec<u32> = inner.iter().chain(outer.iter()).copied().collect();
+
+        let (mut u, mut t) = (start, start);
+        // SAFETY: `available()` confirmed what the chain enables.
+        let raw =
+            stack_probe::run(&mut || unsafe { pbkdf2_pair_sha(&inner, &outer, &mut u, &mut t, 3) });
+        let depth = stack_probe::touched(&raw);
+        eprintln!(
+            "sha256 pbkdf2 chain: frame reaches {depth} bytes below the probe, state at {:?}",
+            stack_probe::find_words(&raw, &words)
+        );
+        assert!(
+            2 * depth <= STACK_WIPE,
+            "chain frame {depth} deeper than half of STACK_WIPE"
+        );
+
+        let (mut u, mut t) = (start, start);
+        let wiped = stack_probe::run(&mut || {
+            assert!(pbkdf2_pair(&inner, &outer, &mut u, &mut t, 3));
+        });
+        assert_eq!(stack_probe::find_words(&wiped, &words), Vec::<usize>::new());
+        // The chain's results are secret too (they are the derived key).
+        let mut results: Vec<u32> = u.iter().chain(t.iter()).flatten().copied().collect();
+        results.retain(|&w| w != 0);
+        assert_eq!(
+            stack_probe::find_words(&wiped, &results),
+            Vec::<usize>::new()
+        );
+
+        let mut h = inner;
+        let wiped = stack_probe::run(&mut || {
+            assert!(key_check_chain(&mut h, &outer));
+        });
+        let mut after: Vec<u32> = h.to_vec();
+        after.retain(|&w| w != 0);
+        assert_eq!(stack_probe::find_words(&wiped, &after), Vec::<usize>::new());
+    }
 }
