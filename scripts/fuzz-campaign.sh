@@ -11,6 +11,8 @@
 #   -t SECONDS   wall-clock budget per target (default 600)
 #   -n RUNS      execution budget per target instead (libFuzzer -runs)
 #   -o RESULTS   results file (default fuzz/results.tsv)
+#   FUZZ_EXTRA_ARGS  more libFuzzer flags (e.g. -max_len=600), recorded in
+#                the budget column
 #   -k           keep going after a finding (libFuzzer -fork=1 with
 #                -ignore_crashes/-ignore_timeouts/-ignore_ooms); findings are
 #                still counted and written to fuzz/artifacts/<target>/
@@ -40,6 +42,8 @@ while [ $# -gt 0 ]; do
     esac
 done
 TARGETS=("$@")
+read -r -a EXTRA_ARGS <<<"${FUZZ_EXTRA_ARGS:-}"
+[ ${#EXTRA_ARGS[@]} -eq 0 ] || BUDGET_DESC="$BUDGET_DESC ${EXTRA_ARGS[*]}"
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=("${FUZZ_TARGETS[@]}")
 
 HEADER=$'date\ttarget\tbudget\tseconds\texecs\texec_per_s\tcov\tft\tcorpus_files\tcorpus_bytes\tpeak_rss_mb\tfindings\tsanitizer\tcommit'
@@ -69,7 +73,8 @@ fuzz_build
 [ -f "$RESULTS" ] || echo "$HEADER" >"$RESULTS"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=32:detect_leaks=1}
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo -)
-[ -z "$(git status --porcelain -- src fuzz 2>/dev/null)" ] || commit="$commit+dirty"
+# The results file itself does not make the tree dirty.
+[ -z "$(git status --porcelain -- src fuzz ':!fuzz/results.tsv' 2>/dev/null)" ] || commit="$commit+dirty"
 
 status=0
 for t in "${TARGETS[@]}"; do
@@ -81,7 +86,7 @@ for t in "${TARGETS[@]}"; do
     echo "== $t ($BUDGET_DESC) -> $log"
     start=$(date +%s)
     rc=0
-    nice -n "$FUZZ_NICE" "$FUZZ_BIN/$t" "fuzz/corpus/$t" "${BUDGET[@]}" "${extra[@]}" \
+    nice -n "$FUZZ_NICE" "$FUZZ_BIN/$t" "fuzz/corpus/$t" "${BUDGET[@]}" "${extra[@]}" "${EXTRA_ARGS[@]}" \
         -rss_limit_mb="$FUZZ_RSS_MB" \
         -timeout="$(fuzz_timeout "$t")" \
         $(fuzz_dict_arg "$t") \
