@@ -612,15 +612,9 @@ mod tests {
         let mut k = zero_kernel();
         // SAFETY: `setup_cpu()` confirmed what `setup` enables.
         let raw = stack_probe::run(&mut || unsafe { k.setup(&key, &mut SetupScratch::new()) });
-        let mut words: Vec<u32> = key
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        let mut words = stack_probe::le_words(&key);
         for h in [k.hpow[7], k.rk[14]] {
-            words.extend(
-                h.chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().unwrap())),
-            );
+            words.extend(stack_probe::le_words(&h));
         }
         words.retain(|&w| w != 0);
         let depth = stack_probe::touched(&raw);
@@ -652,15 +646,9 @@ mod tests {
         }
         let key: [u8; 32] = core::array::from_fn(|i| (i as u8).wrapping_mul(29) ^ 0xc5);
         let mut k = Kernel::new(&key, &[3u8; 12]).unwrap();
-        let mut words: Vec<u32> = key
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-            .collect();
+        let mut words = stack_probe::le_words(&key);
         for h in [k.hpow[7], k.hpow[0], k.rk[14]] {
-            words.extend(
-                h.chunks_exact(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().unwrap())),
-            );
+            words.extend(stack_probe::le_words(&h));
         }
         words.retain(|&w| w != 0);
         let mut buf = vec![0u8; 64 * 16];

@@ -149,4 +149,12 @@ pub(crate) mod stack_probe {
             .map(|(i, _)| region.len() - 4 * i)
             .collect()
     }
+
+    /// `bytes` as little-endian 32-bit words (what `find_words` looks for).
+    pub(crate) fn le_words(bytes: &[u8]) -> Vec<u32> {
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
 }
