@@ -79,7 +79,8 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo -)
 status=0
 for t in "${TARGETS[@]}"; do
     mkdir -p "fuzz/artifacts/$t" "fuzz/corpus/$t"
-    log="fuzz/artifacts/$t/campaign-$(date +%Y%m%d-%H%M%S).log"
+    # The PID keeps two campaigns started in the same second apart.
+    log="fuzz/artifacts/$t/campaign-$(date +%Y%m%d-%H%M%S)-$$.log"
     before=$(find "fuzz/artifacts/$t" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
     extra=()
     [ "$KEEP_GOING" = 1 ] && extra=(-fork=1 -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
