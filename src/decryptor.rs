@@ -10,9 +10,10 @@ use crate::container::{
 };
 use crate::error::{DecryptError, FormatError};
 use crate::keys::{IdConvention, KeyId, KeyRing, MatchedKey};
+use crate::primitives::hash::Hash;
 use crate::stream::BodyReader;
 use crate::stream::cipher::{BodyCipher, CipherSetupError, Direction, TAG_LEN};
-use crate::wrap::{self, hash::Hash};
+use crate::wrap;
 
 /// Which key opened a file and how its id matched.
 #[derive(Debug, Clone)]

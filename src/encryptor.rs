@@ -10,9 +10,10 @@ use crate::container::{
 };
 use crate::error::EncryptError;
 use crate::keys::{IdConvention, KeyId, KeyType, PointForm, PublicKey};
+use crate::primitives::hash::Hash;
 use crate::stream::BodyWriter;
 use crate::stream::cipher::{BodyCipher, Direction};
-use crate::wrap::{self, hash::Hash};
+use crate::wrap;
 
 /// The Dovecot build the output is meant for. It decides the key id
 /// convention and which ciphers are allowed.

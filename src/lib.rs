@@ -62,6 +62,7 @@ pub mod internals;
 mod key_id;
 pub mod keys;
 pub mod limits;
+mod primitives;
 pub mod store;
 pub mod stream;
 mod wrap;

@@ -11,9 +11,9 @@ use crate::decryptor::DecryptOptions;
 use crate::decryptor::{Session, open};
 use crate::error::DecryptError;
 use crate::keys::KeyRing;
+use crate::primitives::hash::Hash;
 use crate::stream::cipher::{BodyCipher, Direction};
 use crate::stream::{BodyReader, BodyWriter};
-use crate::wrap::hash::Hash;
 
 /// One body cipher as the readers and writers run it.
 pub struct Body(BodyCipher);

@@ -33,13 +33,13 @@ use super::{
     PublicKind,
 };
 use crate::error::KeyError;
-use crate::wrap::hash::Hash;
+use crate::primitives::hash::Hash;
 
 pub use crate::limits::MAX_KEY_STRING_LEN;
 
 /// Highest PBKDF2 round count accepted from a key string (Dovecot writes
 /// 2048). Shared with the container reader: [`crate::MAX_ROUNDS`].
-const MAX_KEY_ROUNDS: u32 = crate::wrap::MAX_ROUNDS;
+const MAX_KEY_ROUNDS: u32 = crate::limits::MAX_ROUNDS;
 
 /// Rounds, hash and salt length mailcrypt writes (cipher: `DovecotKeyCipher`).
 const WRITE_ROUNDS: u32 = 2048;
@@ -561,7 +561,7 @@ fn private_v1(
             let salt = hex_secret(field(fields, 4), "salt")?;
             let mut k = Zeroizing::new([0u8; 32]);
             Hash::Sha256.pbkdf2(&pw, &salt, 16, k.as_mut_slice());
-            crate::wrap::aes256_ctr_zero_iv(k.as_slice(), &mut data)
+            crate::primitives::aes256::ctr_zero_iv(k.as_slice(), &mut data)
                 .ok_or_else(|| corrupt("cipher"))?;
             data
         }
@@ -569,10 +569,11 @@ fn private_v1(
             let dk = check_dec_key(info, dec_key)?;
             let mut data = hex_secret(field(fields, 3), "encrypted key")?;
             let peer = hex_secret(field(fields, 4), "peer key")?;
-            let secret = crate::wrap::ec::shared_secret(dk, &peer)
+            let secret = super::ecdh::shared_secret(dk, &peer)
                 .map_err(|e| KeyError::Invalid(format!("Dovecot v1 key string: {e}")))?;
             let k = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
-            crate::wrap::aes256_ctr_zero_iv(&k, &mut data).ok_or_else(|| corrupt("cipher"))?;
+            crate::primitives::aes256::ctr_zero_iv(&k, &mut data)
+                .ok_or_else(|| corrupt("cipher"))?;
             data
         }
     };
@@ -640,7 +641,7 @@ fn private_v2(
                     params, expanded, ..
                 } => super::mlkem::decapsulate(*params, expanded, &peer)
                     .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
-                _ => crate::wrap::ec::shared_secret(dk, &peer)
+                _ => super::ecdh::shared_secret(dk, &peer)
                     .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
             };
             v2_decrypt(
@@ -961,7 +962,7 @@ pub(crate) fn private_to_string_for_key(
             (peer, secret)
         }
         PublicKind::MlKem(p, ek) => super::mlkem::encapsulate(*p, ek).map_err(KeyError::Invalid)?,
-        _ => crate::wrap::ec::ephemeral_agree(enc_key, PointForm::Uncompressed)
+        _ => super::ecdh::ephemeral_agree(enc_key, PointForm::Uncompressed)
             .map_err(KeyError::Invalid)?,
     };
     let mut salt = [0u8; WRITE_SALT_LEN];

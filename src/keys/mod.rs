@@ -10,6 +10,7 @@
 
 mod attributes;
 mod dovecot;
+pub(crate) mod ecdh;
 mod jwk;
 mod load;
 pub(crate) mod mlkem;
@@ -457,8 +458,8 @@ impl PrivateKey {
             PrivateKind::P384(k) => PublicKind::P384(k.public_key()),
             PrivateKind::P521(k) => PublicKind::P521(k.public_key()),
             PrivateKind::Rsa(k) => PublicKind::Rsa(Box::new(k.to_public_key())),
-            PrivateKind::X25519(k) => PublicKind::X25519(crate::wrap::ec::x25519_public(k)),
-            PrivateKind::X448(k) => PublicKind::X448(Box::new(crate::wrap::ec::x448_public(k))),
+            PrivateKind::X25519(k) => PublicKind::X25519(ecdh::x25519_public(k)),
+            PrivateKind::X448(k) => PublicKind::X448(Box::new(ecdh::x448_public(k))),
             PrivateKind::MlKem {
                 params, expanded, ..
             } => PublicKind::MlKem(

@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::container::CipherAlg;
-use crate::wrap::hash::HmacState;
+use crate::primitives::hash::HmacState;
 
 /// Length of the AEAD tag at the end of an AEAD body.
 pub(crate) const TAG_LEN: usize = 16;

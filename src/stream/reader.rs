@@ -538,8 +538,8 @@ impl<R: Read> BufRead for BodyReader<R> {
 mod tests {
     use super::*;
     use crate::container::CipherAlg;
+    use crate::primitives::hash::Hash;
     use crate::stream::cipher::Direction;
-    use crate::wrap::hash::Hash;
 
     /// Hands out at most the next size in `sizes` (cycling) per read, like
     /// a pipe or a socket.

@@ -17,57 +17,18 @@
 //! Then the 2048-step key-check chain over the blob, compared in constant
 //! time.
 
-pub(crate) mod ec;
-pub(crate) mod hash;
-mod sha256_chain;
-
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::container::{CipherAlg, HeaderV1, HeaderV2, Recipient, RecipientType};
 use crate::error::{DecryptError, EncryptError};
+use crate::keys::ecdh;
 use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, PublicKind};
+use crate::primitives::aes256;
+use crate::primitives::hash::Hash;
 use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad_block, pkcs7_unpad_len_block};
-use hash::Hash;
 
-pub use crate::limits::MAX_ROUNDS;
-
-type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
-type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
-type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
-
-/// AES-256-CBC decryption with PKCS#7 padding removal.
-pub(crate) fn aes256_cbc_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let dec = Aes256CbcDec::new_from_slices(key, iv).ok()?;
-    let mut buf = Zeroizing::new(data.to_vec());
-    let len = dec
-        .decrypt_padded::<aes::cipher::block_padding::Pkcs7>(&mut buf)
-        .ok()?
-        .len();
-    buf.truncate(len);
-    Some(buf)
-}
-
-/// AES-256-CBC encryption with PKCS#7 padding.
-pub(crate) fn aes256_cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let enc = Aes256CbcEnc::new_from_slices(key, iv).ok()?;
-    let mut buf = vec![0u8; data.len() + 16 - data.len() % 16];
-    buf.get_mut(..data.len())?.copy_from_slice(data);
-    let n = enc
-        .encrypt_padded::<aes::cipher::block_padding::Pkcs7>(&mut buf, data.len())
-        .ok()?
-        .len();
-    buf.truncate(n);
-    Some(buf)
-}
-
-/// AES-256-CTR with a zero IV (v1 containers and v1 key strings).
-pub(crate) fn aes256_ctr_zero_iv(key: &[u8], data: &mut [u8]) -> Option<()> {
-    let mut c = Aes256Ctr::new_from_slices(key, &[0u8; 16]).ok()?;
-    c.apply_keystream(data);
-    Some(())
-}
+use crate::limits::MAX_ROUNDS;
 
 fn unwrap_err(m: &MatchedKey, reason: impl Into<String>) -> DecryptError {
     DecryptError::Unwrap {
@@ -97,7 +58,7 @@ pub(crate) fn unwrap_v2(
         ) => {
             check_rounds(h, m)?;
             let secret =
-                ec::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+                ecdh::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
             return unwrap_shared(h, hash, &secret, r, blob_len);
         }
         (
@@ -164,7 +125,7 @@ fn unwrap_shared(
         let mut kek = Zeroizing::new([0u8; 48]);
         hash.pbkdf2(secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
         let (k, iv) = kek.split_at(32);
-        aes256_cbc_decrypt(k, iv, &r.encrypted_key)
+        aes256::cbc_decrypt(k, iv, &r.encrypted_key)
     };
     match blob {
         Some(blob) => check_blob(h, hash, blob, blob_len),
@@ -305,10 +266,10 @@ pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8
             "v1 seed hash and encrypted seed must be 32 bytes",
         ));
     }
-    let secret = ec::shared_secret(&m.key, &h.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+    let secret = ecdh::shared_secret(&m.key, &h.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut seed = Zeroizing::new(h.encrypted_seed.clone());
-    aes256_ctr_zero_iv(&kek, &mut seed).ok_or_else(|| unwrap_err(m, "bad key length"))?;
+    aes256::ctr_zero_iv(&kek, &mut seed).ok_or_else(|| unwrap_err(m, "bad key length"))?;
     let check = Hash::Sha256.digest(&[&seed]);
     if !bool::from(check.ct_eq(&h.seed_hash)) {
         return Err(DecryptError::KeyCheck);
@@ -359,7 +320,7 @@ pub(crate) fn wrap_v2(
                 }
                 _ => {
                     let (eph, ss) =
-                        ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+                        ecdh::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
                     (RecipientType::Ec, eph, ss)
                 }
             };
@@ -377,7 +338,7 @@ pub(crate) fn wrap_v2(
             let mut kek = Zeroizing::new([0u8; 48]);
             hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
             let (k, iv) = kek.split_at(32);
-            let ek = aes256_cbc_encrypt(k, iv, blob)
+            let ek = aes256::cbc_encrypt(k, iv, blob)
                 .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
             Ok(Wrapped {
                 key_type,
@@ -394,10 +355,10 @@ pub(crate) fn wrap_v1(
     seed: &[u8; 32],
     eph_form: PointForm,
 ) -> Result<(Vec<u8>, Vec<u8>), EncryptError> {
-    let (eph, secret) = ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+    let (eph, secret) = ecdh::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut enc = seed.to_vec();
-    aes256_ctr_zero_iv(&kek, &mut enc)
+    aes256::ctr_zero_iv(&kek, &mut enc)
         .ok_or_else(|| EncryptError::Unsupported("AES-256-CTR".into()))?;
     Ok((eph, enc))
 }

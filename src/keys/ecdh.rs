@@ -5,8 +5,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::keys::{Curve, KeyType, PointForm, PrivateKey, PublicKey};
-use crate::keys::{PrivateKind, PublicKind};
+use super::{Curve, KeyType, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind};
 
 /// Shared secret between our private key and a peer point in any SEC1 form.
 pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
