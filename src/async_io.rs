@@ -20,6 +20,7 @@ use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 use crate::container::{Header, ReadHeaderError};
 use crate::decryptor::{ContainerInfo, DecryptOptions, Decryptor, open};
 use crate::error::{DecryptError, FormatError};
+use crate::io_count;
 use crate::keys::KeyRing;
 use crate::stream::cipher::{BodyCipher, Direction};
 use crate::stream::{BodyDecoder, BodyEncoder};
@@ -65,11 +66,13 @@ pub struct AsyncDecryptor<R> {
     body: Body,
 }
 
+/// `poll_read` until it is not `Interrupted`; a count past the buffer (a
+/// broken reader) is an error.
 async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match poll_fn(|cx| Pin::new(&mut *r).poll_read(cx, buf)).await {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
+            other => return io_count::check(other?, buf.len()),
         }
     }
 }
@@ -86,7 +89,7 @@ async fn read_header<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Header>, 
         bytes.resize(need, 0);
         let mut eof = false;
         while filled < need {
-            let n = read_some(r, bytes.get_mut(filled..).unwrap_or_default()).await?;
+            let n = read_some(r, io_count::rest_mut(&mut bytes, filled)?).await?;
             if n == 0 {
                 eof = true;
                 break;
@@ -175,7 +178,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
             if (data.len() + n) as u64 > limit {
                 return Err(DecryptError::BufferLimit { limit });
             }
-            data.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            data.extend_from_slice(io_count::head(&chunk, n)?);
         }
         let dec = Decryptor::verified_with_options(io::Cursor::new(data), keys, opts)?
             .use_source_buffer();
@@ -220,7 +223,11 @@ fn poll_refill<R: AsyncRead + Unpin>(
         dec.compact();
         if !dec.at_eof() {
             match ready!(Pin::new(&mut *inner).poll_read(cx, dec.spare())) {
-                Ok(n) => dec.filled(n),
+                Ok(n) => {
+                    if let Err(e) = dec.filled(n) {
+                        return Poll::Ready(Err(dec.fail(DecryptError::Io(e))));
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Poll::Ready(Err(dec.fail(DecryptError::Io(e)))),
             }
@@ -309,7 +316,7 @@ impl<W: AsyncWrite + Unpin> AsyncStreamWriter<W> {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.enc.advance(n);
+            self.enc.advance(n)?;
         }
         Poll::Ready(Ok(()))
     }

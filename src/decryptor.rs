@@ -361,7 +361,10 @@ fn read_prefix<R: Read>(r: &mut R) -> Result<Option<io::Cursor<Vec<u8>>>, Decryp
     loop {
         match r.read(&mut first) {
             Ok(0) => return Ok(None),
-            Ok(_) => return Ok(Some(io::Cursor::new(first.to_vec()))),
+            Ok(n) => {
+                crate::io_count::check(n, first.len())?;
+                return Ok(Some(io::Cursor::new(first.to_vec())));
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }

@@ -59,6 +59,7 @@ mod encryptor;
 mod error;
 mod hex;
 pub mod internals;
+mod io_count;
 mod key_id;
 pub mod keys;
 pub mod limits;

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 /// Layers, lowest first. A module may import from its own layer and below.
 const LAYERS: &[(&str, &[&str])] = &[
     (
-        "leaf: limits, hex codec, key ids and who they name",
-        &["limits", "hex", "key_id"],
+        "leaf: limits, hex codec, key ids and who they name, read/write counts",
+        &["limits", "hex", "key_id", "io_count"],
     ),
     (
         "format: headers, no crypto; errors",

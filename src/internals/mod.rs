@@ -41,5 +41,5 @@ pub fn raw_aes256_gcm(key: &[u8], iv: &[u8], buf: &mut [u8], encrypt: bool) -> O
     )
     .ok()?;
     c.update(buf).ok()?;
-    c.trailer().as_slice().try_into().ok()
+    c.trailer().ok()?.as_slice().try_into().ok()
 }

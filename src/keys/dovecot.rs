@@ -242,10 +242,11 @@ fn split(s: &str) -> Result<(DovecotKeyInfo, Vec<&str>), KeyError> {
         }
         _ => return Err(unknown("Invalid dovecot key version")),
     };
-    let key_id = parse_id(fields.last().copied().unwrap_or_default(), "key id")?;
+    // Every encoding above has at least 3 fields: the key id is the last,
+    // the encryption key id (when there is one) the one before.
+    let key_id = parse_id(field(&fields, n - 1), "key id")?;
     let encryption_key_id = if encryption == DovecotKeyEncryption::Key {
-        let f = n.checked_sub(2).and_then(|i| fields.get(i)).copied();
-        Some(parse_id(f.unwrap_or_default(), "encryption key id")?)
+        Some(parse_id(field(&fields, n - 2), "encryption key id")?)
     } else {
         None
     };
@@ -261,8 +262,14 @@ fn split(s: &str) -> Result<(DovecotKeyInfo, Vec<&str>), KeyError> {
     ))
 }
 
+/// Field `i` of a key string whose field count was checked against its
+/// encoding (so every index its parser asks for exists).
+#[allow(clippy::expect_used)]
 fn field<'a>(fields: &[&'a str], i: usize) -> &'a str {
-    fields.get(i).copied().unwrap_or_default()
+    fields
+        .get(i)
+        .copied()
+        .expect("the field count was checked against the encoding")
 }
 
 /// Strict hex (either case, even length) into a zeroizing buffer.
@@ -299,7 +306,10 @@ fn v1_password(pw: &[u8]) -> Zeroizing<Vec<u8>> {
         .position(|c| !c.is_ascii_hexdigit())
         .unwrap_or(pw.len());
     // Whole pairs of hex digits before the first non-hex one.
-    let prefix = pw.get(..hex - hex % 2).unwrap_or_default();
+    #[allow(clippy::expect_used)]
+    let prefix = pw
+        .get(..hex - hex % 2)
+        .expect("hex <= pw.len() (a position in pw, or its length)");
     #[allow(clippy::expect_used)]
     crate::hex::decode_secret(prefix).expect("an even number of hex digits decodes")
 }
@@ -463,11 +473,7 @@ fn parse_mpi(data: &[u8]) -> Option<&[u8]> {
 
 /// OpenSSL MPI of a big-endian magnitude.
 fn mpi(magnitude: &[u8]) -> Zeroizing<Vec<u8>> {
-    let start = magnitude
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(magnitude.len());
-    let m = magnitude.get(start..).unwrap_or_default();
+    let m = super::strip_leading_zeros(magnitude);
     let pad = m.first().is_some_and(|b| b & 0x80 != 0);
     let len = m.len() + usize::from(pad);
     let mut out = Zeroizing::new(Vec::with_capacity(4 + len));

@@ -395,6 +395,14 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// A big-endian integer without its leading zero bytes (empty for zero).
+pub(crate) fn strip_leading_zeros(mut b: &[u8]) -> &[u8] {
+    while let [0, rest @ ..] = b {
+        b = rest;
+    }
+    b
+}
+
 /// RFC 8410 SPKI: algorithm OID without parameters, raw key.
 #[allow(clippy::expect_used)]
 pub(crate) fn x_spki_der(oid: ObjectIdentifier, raw: &[u8]) -> Vec<u8> {
@@ -462,12 +470,14 @@ impl PrivateKey {
             PrivateKind::X448(k) => PublicKind::X448(Box::new(ecdh::x448_public(k))),
             PrivateKind::MlKem {
                 params, expanded, ..
-            } => PublicKind::MlKem(
-                *params,
-                mlkem::public_of_expanded(*params, expanded)
-                    .unwrap_or_default()
-                    .into(),
-            ),
+            } => {
+                #[allow(clippy::expect_used)]
+                let ek = mlkem::public_of_expanded(*params, expanded).expect(
+                    "an ML-KEM private key is built only from a checked expanded key, \
+                     which holds its encapsulation key",
+                );
+                PublicKind::MlKem(*params, ek.into())
+            }
         };
         PrivateKey {
             kind,

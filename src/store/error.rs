@@ -124,7 +124,7 @@ pub(super) fn reencrypt_through<W: Write>(
         if n == 0 {
             break;
         }
-        let chunk = buf.get(..n).unwrap_or_default();
+        let chunk = crate::io_count::head(&buf, n)?;
         plain.write_all(chunk)?;
         w.write_all(chunk)?;
     }

@@ -97,7 +97,7 @@ struct HashingWriter<'a, W: Write> {
 impl<W: Write> Write for HashingWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
+        self.hasher.update(crate::io_count::head(buf, n)?);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {

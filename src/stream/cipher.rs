@@ -650,7 +650,8 @@ impl BodyCipher {
         dir: Direction,
         allow_kernel: bool,
     ) -> Result<BodyCipher, CipherSetupError> {
-        let aead_aad = aad.unwrap_or_default();
+        // No AAD (v1, and v2 bodies) is the empty AAD.
+        let aead_aad = aad.unwrap_or(&[]);
         #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         let allow_kernel = allow_kernel && crate::arch::enabled();
         #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
@@ -954,33 +955,39 @@ impl BodyCipher {
     }
 
     /// The AEAD tag or HMAC over everything processed so far (empty when the
-    /// body has no integrity).
-    pub(crate) fn trailer(self) -> Zeroizing<Vec<u8>> {
+    /// body has no integrity). [`BodyError::KernelState`] after a kernel
+    /// failure: no tag is computed over output that was never produced, and
+    /// an empty trailer would pass for "no integrity".
+    pub(crate) fn trailer(self) -> Result<Zeroizing<Vec<u8>>, BodyError> {
         if let Some(h) = self.hmac {
-            return h.finalize();
+            return Ok(h.finalize());
         }
-        Zeroizing::new(match self.engine {
+        Ok(Zeroizing::new(match self.engine {
             Engine::Gcm(GcmAny::A128(g)) => g.tag().to_vec(),
             Engine::Gcm(GcmAny::A192(g)) => g.tag().to_vec(),
             Engine::Gcm(GcmAny::A256(g)) => g.tag().to_vec(),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-            Engine::GcmFast(g) => g.tag().map(|t| t.to_vec()).unwrap_or_default(),
+            Engine::GcmFast(g) => g.tag().ok_or(BodyError::KernelState)?.to_vec(),
             Engine::ChaCha(c) => c.tag().to_vec(),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-            Engine::ChaChaFast(c) => c.tag().map(|t| t.to_vec()).unwrap_or_default(),
-            Engine::Mode(m) => m.tag().map(|t| t.to_vec()).unwrap_or_default(),
+            Engine::ChaChaFast(c) => c.tag().ok_or(BodyError::KernelState)?.to_vec(),
+            // A mode without a tag (CBC, CTR, OFB, CFB) has no trailer
+            // unless an HMAC (above) provides one.
+            Engine::Mode(m) => m.tag().map_or_else(Vec::new, |t| t.to_vec()),
             Engine::Cbc(_)
             | Engine::Ctr(_)
             | Engine::Ofb(_)
             | Engine::CfbEnc(_)
             | Engine::CfbDec(_) => Vec::new(),
-        })
+        }))
     }
 
     /// Compare the computed trailer with the one from the file in constant
     /// time.
     pub(crate) fn verify(self, expected: &[u8]) -> bool {
-        let t = self.trailer();
+        let Ok(t) = self.trailer() else {
+            return false;
+        };
         t.len() == expected.len() && bool::from(t.ct_eq(expected))
     }
 }
@@ -1076,7 +1083,7 @@ mod tests {
                 chunked(&mut enc, &mut buf, step);
                 assert_eq!(buf, expect, "len {len} step {step}");
                 assert_eq!(
-                    enc.trailer().as_slice(),
+                    enc.trailer().unwrap().as_slice(),
                     tag.as_slice(),
                     "len {len} step {step}"
                 );
@@ -1182,7 +1189,11 @@ mod tests {
                     enc.update(&mut buf[w[0]..w[1]]).unwrap();
                 }
                 assert!(buf == expect, "case {case} len {len} kernel {kernel}");
-                assert_eq!(enc.trailer().as_slice(), tag.as_slice(), "case {case}");
+                assert_eq!(
+                    enc.trailer().unwrap().as_slice(),
+                    tag.as_slice(),
+                    "case {case}"
+                );
                 let mut auth = mk(Direction::Decrypt);
                 for w in cuts.windows(2) {
                     auth.authenticate(&buf[w[0]..w[1]]).unwrap();
@@ -1292,7 +1303,7 @@ mod tests {
             "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
         );
         assert_eq!(
-            crate::hex::encode(&enc.trailer()),
+            crate::hex::encode(&enc.trailer().unwrap()),
             "4d5c2af327cd64a62cf35abd2ba6fab4"
         );
     }
@@ -1327,7 +1338,7 @@ mod tests {
                 chunked(&mut enc, &mut buf, step);
                 assert_eq!(buf, expect);
                 assert_eq!(
-                    enc.trailer().as_slice(),
+                    enc.trailer().unwrap().as_slice(),
                     tag.as_slice(),
                     "len {len} step {step}"
                 );
@@ -1437,7 +1448,11 @@ mod tests {
                     enc.update(&mut buf[w[0]..w[1]]).unwrap();
                 }
                 assert!(buf == expect, "case {case} len {len} kernel {kernel}");
-                assert_eq!(enc.trailer().as_slice(), tag.as_slice(), "case {case}");
+                assert_eq!(
+                    enc.trailer().unwrap().as_slice(),
+                    tag.as_slice(),
+                    "case {case}"
+                );
                 // Encrypt copying.
                 let mut enc = mk(Direction::Encrypt);
                 let mut out = vec![0u8; len];
@@ -1446,7 +1461,11 @@ mod tests {
                         .unwrap();
                 }
                 assert!(out == expect, "case {case} len {len} kernel {kernel}");
-                assert_eq!(enc.trailer().as_slice(), tag.as_slice(), "case {case}");
+                assert_eq!(
+                    enc.trailer().unwrap().as_slice(),
+                    tag.as_slice(),
+                    "case {case}"
+                );
                 // Authenticate only.
                 let mut auth = mk(Direction::Decrypt);
                 for w in cuts.windows(2) {
@@ -1506,7 +1525,7 @@ mod tests {
             c.authenticate(&data[..37]).unwrap();
             let mut buf = data[37..].to_vec();
             c.update(&mut buf).unwrap();
-            outs.push((buf, c.trailer().to_vec()));
+            outs.push((buf, c.trailer().unwrap().to_vec()));
         }
         assert!(outs[0] == outs[1]);
     }
@@ -1565,6 +1584,53 @@ mod tests {
             );
             assert_eq!(dst, [0u8; 3]);
             assert!(f.tag().is_none());
+        }
+    }
+
+    /// A kernel cipher that failed gives no trailer (a typed error, not an
+    /// empty one that would read as "no integrity") and verifies nothing.
+    #[test]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+    fn a_failed_kernel_cipher_has_no_trailer() {
+        for (alg, kernel, available) in [
+            (CipherAlg::Aes256Gcm, "gcm", crate::arch::gcm::available()),
+            (
+                CipherAlg::ChaCha20Poly1305,
+                "chacha",
+                crate::arch::chacha::available(),
+            ),
+        ] {
+            if crate::arch::skip(kernel, available && crate::arch::enabled()) {
+                continue;
+            }
+            let fresh = || {
+                BodyCipher::v2(
+                    &alg,
+                    &[7; 32],
+                    &[9; 12],
+                    Some(&[]),
+                    None,
+                    Direction::Encrypt,
+                )
+                .unwrap()
+            };
+            let broken = || {
+                let mut c = fresh();
+                match &mut c.engine {
+                    Engine::GcmFast(g) => g.failed = true,
+                    Engine::ChaChaFast(g) => g.failed = true,
+                    _ => panic!("{alg:?}: the kernel engine was not chosen"),
+                }
+                c
+            };
+            let good = fresh().trailer().unwrap();
+            assert_eq!(good.len(), 16);
+            assert_eq!(broken().trailer().unwrap_err(), BodyError::KernelState);
+            assert!(fresh().verify(&good));
+            assert!(
+                !broken().verify(&good),
+                "{alg:?}: a failed cipher verified a tag"
+            );
         }
     }
 

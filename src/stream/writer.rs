@@ -11,6 +11,7 @@ use std::io::{self, Write};
 
 use super::CHUNK_LEN;
 use super::cipher::{BodyCipher, BodyError, pkcs7_pad_block};
+use crate::io_count;
 
 /// Writes at least this large skip the buffer when it is empty.
 const DIRECT_MIN: usize = 4096;
@@ -66,12 +67,17 @@ impl BodyEncoder {
 
     /// Output waiting to be written.
     pub(crate) fn pending(&self) -> &[u8] {
-        self.out.get(self.out_pos..).unwrap_or_default()
+        #[allow(clippy::expect_used)]
+        self.out
+            .get(self.out_pos..)
+            .expect("out_pos <= out.len(): advance refuses counts past pending")
     }
 
-    /// `n` bytes of [`BodyEncoder::pending`] were written.
-    pub(crate) fn advance(&mut self, n: usize) {
-        self.out_pos = (self.out_pos + n).min(self.out.len());
+    /// `n` bytes of [`BodyEncoder::pending`] were written; a count past
+    /// them (a broken writer) is an error and changes nothing.
+    pub(crate) fn advance(&mut self, n: usize) -> io::Result<()> {
+        self.out_pos += io_count::check(n, self.out.len() - self.out_pos)?;
+        Ok(())
     }
 
     /// Encrypt `src` (a prefix of the body stream) into the (drained)
@@ -88,9 +94,11 @@ impl BodyEncoder {
         }
         let start = out.len();
         out.resize(start + src.len(), 0);
-        cipher
-            .update_to(src, out.get_mut(start..).unwrap_or_default())
-            .map_err(too_long)
+        #[allow(clippy::expect_used)]
+        let dst = out
+            .get_mut(start..)
+            .expect("out was just resized to start + src.len()");
+        cipher.update_to(src, dst).map_err(too_long)
     }
 
     /// Encrypt the buffered plaintext (whole blocks only if `keep_tail`)
@@ -105,12 +113,12 @@ impl BodyEncoder {
             return Ok(());
         }
         self.out_pos = 0;
-        Self::emit(
-            cipher,
-            &mut self.header,
-            &mut self.out,
-            self.buf.get(..n).unwrap_or_default(),
-        )?;
+        #[allow(clippy::expect_used)]
+        let src = self
+            .buf
+            .get(..n)
+            .expect("n is at most buf.len() (whole blocks of it, or all)");
+        Self::emit(cipher, &mut self.header, &mut self.out, src)?;
         self.buf.drain(..n);
         Ok(())
     }
@@ -125,20 +133,15 @@ impl BodyEncoder {
         if !self.block_mode && self.buf.is_empty() && data.len() >= DIRECT_MIN {
             // Large write, nothing buffered: encrypt from `data` into the
             // output in one pass (no copy into `buf` first).
-            let n = data.len().min(CHUNK_LEN);
+            let (src, _) = data.split_at(data.len().min(CHUNK_LEN));
             self.out_pos = 0;
-            Self::emit(
-                cipher,
-                &mut self.header,
-                &mut self.out,
-                data.get(..n).unwrap_or_default(),
-            )?;
-            return Ok(n);
+            Self::emit(cipher, &mut self.header, &mut self.out, src)?;
+            return Ok(src.len());
         }
         let room = CHUNK_LEN + 16 - self.buf.len();
-        let n = room.min(data.len());
-        self.buf
-            .extend_from_slice(data.get(..n).unwrap_or_default());
+        let (taken, _) = data.split_at(room.min(data.len()));
+        let n = taken.len();
+        self.buf.extend_from_slice(taken);
         if self.buf.len() >= CHUNK_LEN {
             self.flush_chunk(true)?;
         }
@@ -186,7 +189,8 @@ impl BodyEncoder {
             self.out_pos = 0;
         }
         let cipher = self.cipher.take().ok_or_else(finished_error)?;
-        self.out.extend_from_slice(&cipher.trailer());
+        self.out
+            .extend_from_slice(&cipher.trailer().map_err(too_long)?);
         self.finished = true;
         Ok(())
     }
@@ -208,7 +212,7 @@ impl<W: Write> BodyWriter<W> {
     fn drain(&mut self) -> io::Result<()> {
         self.inner.write_all(self.enc.pending())?;
         let n = self.enc.pending().len();
-        self.enc.advance(n);
+        self.enc.advance(n)?;
         Ok(())
     }
 

@@ -244,7 +244,7 @@ fn same_calg_wrap(
     };
     c.update(&mut buf).ok()?;
     if aead {
-        buf.extend_from_slice(&c.trailer());
+        buf.extend_from_slice(&c.trailer().ok()?);
     }
     Some(buf)
 }

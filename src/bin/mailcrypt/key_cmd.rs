@@ -346,15 +346,12 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
     let out_pw = read_password(&a.out_password_file)?;
     let data = read_input(&a.input)?;
     let input = load_input(&a, &data, pw.as_deref().map(|v| v.as_slice()))?;
-    // Keep kid/use of a JWK input.
-    let data_meta = {
-        std::str::from_utf8(&data)
-            .ok()
-            .filter(|t| t.trim_start().starts_with('{'))
-            .and_then(|t| PublicKey::from_jwk_with_meta(t).ok())
-            .map(|(_, m)| m)
-            .unwrap_or_default()
-    };
+    // Keep kid/use of a JWK input; any other input has none to keep.
+    let data_meta = std::str::from_utf8(&data)
+        .ok()
+        .filter(|t| t.trim_start().starts_with('{'))
+        .and_then(|t| PublicKey::from_jwk_with_meta(t).ok())
+        .map_or_else(JwkMeta::default, |(_, m)| m);
     let m = meta(a.kid.clone(), a.usage, data_meta);
     let pf = form(a.point_form);
     if let Some(p) = &a.encrypt_to {

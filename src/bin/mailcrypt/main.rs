@@ -454,10 +454,11 @@ fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
         .allow_ofb_cfb(a.allow_ofb_cfb);
     let (in_name, out_name) = (input_name(&a.input), output_name(&a.output));
     let mut sink = Sink::open(&a.output)?;
-    let stdin = a.input.as_ref().is_none_or(|p| p.as_os_str() == "-");
-    if a.verified && !stdin {
-        let path = a.input.clone().unwrap_or_default();
-        let file = File::open(&path).with_context(|| in_name.clone())?;
+    let file_input = a.input.as_ref().filter(|p| p.as_os_str() != "-");
+    if a.verified
+        && let Some(path) = file_input
+    {
+        let file = File::open(path).with_context(|| in_name.clone())?;
         let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)
             .with_context(|| in_name.clone())?
             .use_source_buffer();
