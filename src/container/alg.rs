@@ -128,17 +128,6 @@ pub enum HashAlg {
     Unknown(Vec<u8>),
 }
 
-const NIST_HASH: [u8; 8] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
-const SHA1_OID: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
-/// 1.2.840.113549.2.5
-const MD5_OID: [u8; 8] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05];
-
-fn with_prefix(prefix: &[u8], last: u8) -> Vec<u8> {
-    let mut v = prefix.to_vec();
-    v.push(last);
-    v
-}
-
 /// Wrap OID content bytes as DER (tag 0x06, short-form length).
 pub(crate) fn oid_der(content: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(content.len() + 2);
@@ -191,9 +180,9 @@ pub(crate) fn oid_text(content: &[u8]) -> String {
 impl CipherAlg {
     /// The OID content bytes.
     pub fn oid_content(&self) -> Vec<u8> {
-        match self.spec() {
-            Some(s) => s.oid.to_vec(),
-            None => self.unknown_oid().to_vec(),
+        match self {
+            CipherAlg::Unknown(c) => c.clone(),
+            known => known.row().oid.to_vec(),
         }
     }
 
@@ -212,9 +201,9 @@ impl CipherAlg {
 
     /// Dovecot's (OpenSSL's) name, e.g. `aes-256-gcm`.
     pub fn name(&self) -> String {
-        match self.spec() {
-            Some(s) => s.name.into(),
-            None => format!("unknown OID {}", oid_text(self.unknown_oid())),
+        match self {
+            CipherAlg::Unknown(c) => format!("unknown OID {}", oid_text(c)),
+            known => known.row().name.into(),
         }
     }
 
@@ -246,13 +235,11 @@ impl CipherAlg {
             .is_some_and(|s| matches!(s.mode, Mode::Ofb | Mode::Cfb | Mode::Ctr))
     }
 
-    /// The OID of a cipher outside the table (empty for a known one, which
-    /// callers look up in the table first).
-    fn unknown_oid(&self) -> &[u8] {
-        match self {
-            CipherAlg::Unknown(c) => c,
-            _ => &[],
-        }
+    /// The table row of a cipher other than [`CipherAlg::Unknown`].
+    #[allow(clippy::expect_used)]
+    fn row(&self) -> &'static Spec {
+        self.spec()
+            .expect("every CipherAlg but Unknown is a row of cipher_table!")
     }
 
     /// The table row of a known cipher (see [`SPECS`]); `None` for
@@ -398,27 +385,64 @@ impl fmt::Display for CipherAlg {
     }
 }
 
+/// One row of the hash table: name, OID content bytes, digest length.
+#[derive(Debug)]
+pub(crate) struct HashSpec {
+    pub(crate) alg: HashAlg,
+    pub(crate) name: &'static str,
+    pub(crate) oid: &'static [u8],
+    pub(crate) output_len: usize,
+}
+
+/// The one hash table: `HASHES` and `HashAlg::KNOWN` are both generated
+/// from it, and every `HashAlg` lookup reads `HASHES`.
+macro_rules! hash_table {
+    ($($alg:ident, $name:literal, [$($oid:literal),+], $len:literal;)+) => {
+        pub(crate) static HASHES: [HashSpec; [$(stringify!($alg)),+].len()] = [
+            $(HashSpec {
+                alg: HashAlg::$alg,
+                name: $name,
+                oid: &[$($oid),+],
+                output_len: $len,
+            },)+
+        ];
+
+        impl HashAlg {
+            /// Every hash whose OID mailcrypt knows, in table order.
+            pub const KNOWN: [HashAlg; [$(stringify!($alg)),+].len()] = [$(HashAlg::$alg),+];
+        }
+    };
+}
+
+#[rustfmt::skip]
+hash_table! {
+    Sha1, "sha1", [0x2b, 0x0e, 0x03, 0x02, 0x1a], 20;
+    Sha224, "sha224", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04], 28;
+    Sha256, "sha256", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01], 32;
+    Sha384, "sha384", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02], 48;
+    Sha512, "sha512", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03], 64;
+    // 1.2.840.113549.2.5
+    Md5, "md5", [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05], 16;
+}
+
 impl HashAlg {
-    /// Every hash whose OID mailcrypt knows.
-    pub const KNOWN: [HashAlg; 6] = [
-        HashAlg::Sha1,
-        HashAlg::Sha224,
-        HashAlg::Sha256,
-        HashAlg::Sha384,
-        HashAlg::Sha512,
-        HashAlg::Md5,
-    ];
+    /// The table row of a known hash; `None` for [`HashAlg::Unknown`].
+    pub(crate) fn spec(&self) -> Option<&'static HashSpec> {
+        HASHES.iter().find(|s| s.alg == *self)
+    }
+
+    /// The table row of a hash other than [`HashAlg::Unknown`].
+    #[allow(clippy::expect_used)]
+    fn row(&self) -> &'static HashSpec {
+        self.spec()
+            .expect("every HashAlg but Unknown is a row of hash_table!")
+    }
 
     /// The OID content bytes.
     pub fn oid_content(&self) -> Vec<u8> {
         match self {
-            HashAlg::Sha1 => SHA1_OID.to_vec(),
-            HashAlg::Sha256 => with_prefix(&NIST_HASH, 0x01),
-            HashAlg::Sha384 => with_prefix(&NIST_HASH, 0x02),
-            HashAlg::Sha512 => with_prefix(&NIST_HASH, 0x03),
-            HashAlg::Sha224 => with_prefix(&NIST_HASH, 0x04),
-            HashAlg::Md5 => MD5_OID.to_vec(),
             HashAlg::Unknown(c) => c.clone(),
+            known => known.row().oid.to_vec(),
         }
     }
 
@@ -429,45 +453,31 @@ impl HashAlg {
 
     /// Map OID content bytes to a hash.
     pub fn from_oid_content(content: &[u8]) -> HashAlg {
-        Self::KNOWN
+        HASHES
             .iter()
-            .find(|c| c.oid_content() == content)
-            .cloned()
-            .unwrap_or_else(|| HashAlg::Unknown(content.to_vec()))
+            .find(|s| s.oid == content)
+            .map_or_else(|| HashAlg::Unknown(content.to_vec()), |s| s.alg.clone())
     }
 
     /// Dovecot's name, e.g. `sha256`.
     pub fn name(&self) -> String {
         match self {
-            HashAlg::Sha1 => "sha1".into(),
-            HashAlg::Sha224 => "sha224".into(),
-            HashAlg::Sha256 => "sha256".into(),
-            HashAlg::Sha384 => "sha384".into(),
-            HashAlg::Sha512 => "sha512".into(),
-            HashAlg::Md5 => "md5".into(),
             HashAlg::Unknown(c) => format!("unknown OID {}", oid_text(c)),
+            known => known.row().name.into(),
         }
     }
 
     /// Parse a Dovecot hash name.
     pub fn from_name(name: &str) -> Option<HashAlg> {
-        Self::KNOWN
+        HASHES
             .iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
-            .cloned()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.alg.clone())
     }
 
     /// Digest size in bytes, for known hashes.
     pub fn output_len(&self) -> Option<usize> {
-        Some(match self {
-            HashAlg::Sha1 => 20,
-            HashAlg::Sha224 => 28,
-            HashAlg::Sha256 => 32,
-            HashAlg::Sha384 => 48,
-            HashAlg::Sha512 => 64,
-            HashAlg::Md5 => 16,
-            HashAlg::Unknown(_) => return None,
-        })
+        self.spec().map(|s| s.output_len)
     }
 }
 
@@ -564,6 +574,20 @@ mod tests {
             assert_eq!(s.alg.is_aead(), aead, "{}", s.name);
             assert_eq!(s.alg.is_aead(), s.mode.is_aead(), "{}", s.name);
         }
+    }
+
+    /// The hash table agrees with KNOWN row by row, and its digest lengths
+    /// with what the hashes really output.
+    #[test]
+    fn the_hash_table_matches_known_and_the_digests() {
+        assert_eq!(HASHES.len(), HashAlg::KNOWN.len());
+        for (s, known) in HASHES.iter().zip(HashAlg::KNOWN.iter()) {
+            assert_eq!(&s.alg, known);
+            let h = crate::primitives::hash::Hash::from_alg(&s.alg).unwrap();
+            assert_eq!(h.digest(&[b"abc"]).len(), s.output_len, "{}", s.name);
+            assert_eq!(h.output_len(), s.output_len, "{}", s.name);
+        }
+        assert_eq!(HashAlg::Unknown(vec![1]).output_len(), None);
     }
 
     #[test]
