@@ -106,10 +106,20 @@ pub enum KeyError {
         /// The id of the encrypting key, as stored in the key string.
         key_id: KeyId,
     },
+    /// The OS random generator failed (generating a key, an ephemeral key,
+    /// a salt or a KEM message).
+    #[error("the OS random generator failed: {0}")]
+    Random(String),
     /// Reading a key file failed. Displayed as the I/O error itself, as
     /// [`DecryptError::Io`].
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+impl KeyError {
+    pub(crate) fn random(e: getrandom::Error) -> KeyError {
+        KeyError::Random(e.to_string())
+    }
 }
 
 /// Which key was looked for and which keys were available, for
@@ -250,6 +260,15 @@ impl DecryptError {
     }
 }
 
+impl From<KeyError> for EncryptError {
+    fn from(e: KeyError) -> EncryptError {
+        match e {
+            KeyError::Random(reason) => EncryptError::Random(reason),
+            other => EncryptError::Key(other),
+        }
+    }
+}
+
 /// A container could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -260,11 +279,13 @@ pub enum EncryptError {
     /// The requested options cannot be written for the chosen target.
     #[error("unsupported for this target: {0}")]
     Unsupported(String),
-    /// Key problem.
+    /// A recipient key could not be used (an invalid public key, or a
+    /// key type that cannot be written for the target).
     #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The OS random generator failed.
-    #[error("random number generator failed: {0}")]
+    Key(KeyError),
+    /// The OS random generator failed (a [`KeyError::Random`] from key
+    /// code arrives here too, so that there is one variant for it).
+    #[error("the OS random generator failed: {0}")]
     Random(String),
     /// Writing failed.
     #[error("I/O error: {0}")]

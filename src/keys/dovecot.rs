@@ -29,8 +29,8 @@ use zeroize::Zeroizing;
 
 use super::load::{ec_private_from_scalar, ec_public_from_sec1, public_from_spki};
 use super::{
-    Curve, IdConvention, KeyId, MlKemParams, PointForm, PrivateKey, PrivateKind, PublicKey,
-    PublicKind,
+    Curve, Encapsulated, IdConvention, KeyId, MlKemParams, PointForm, PrivateKey, PrivateKind,
+    PublicKey, Scheme,
 };
 use crate::error::KeyError;
 use crate::primitives::hash::Hash;
@@ -575,7 +575,8 @@ fn private_v1(
             let dk = check_dec_key(info, dec_key)?;
             let mut data = hex_secret(field(fields, 3), "encrypted key")?;
             let peer = hex_secret(field(fields, 4), "peer key")?;
-            let secret = super::ecdh::shared_secret(dk, &peer)
+            let secret = dk
+                .decapsulate(&peer)
                 .map_err(|e| KeyError::Invalid(format!("Dovecot v1 key string: {e}")))?;
             let k = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
             crate::primitives::aes256::ctr_zero_iv(&k, &mut data)
@@ -634,22 +635,13 @@ fn private_v2(
             let salt = hex_secret(field(fields, 4), "salt")?;
             let data = hex_secret(field(fields, 7), "encrypted key")?;
             let peer = hex_secret(field(fields, 8), "peer key")?;
-            let secret: Zeroizing<Vec<u8>> = match &dk.kind {
-                PrivateKind::Rsa(k) => {
-                    Zeroizing::new(k.oaep_decrypt::<sha1::Sha1>(&peer).map_err(|_| {
-                        KeyError::Invalid(
-                            "Dovecot key string: RSA-OAEP decryption of the key secret failed"
-                                .into(),
-                        )
-                    })?)
-                }
-                PrivateKind::MlKem {
-                    params, expanded, ..
-                } => super::mlkem::decapsulate(*params, expanded, &peer)
-                    .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
-                _ => super::ecdh::shared_secret(dk, &peer)
-                    .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
-            };
+            // RSA keys carry the key secret by RSA-OAEP, the others by
+            // agreement (ECDH or ML-KEM with PEER as the stored half).
+            let secret = match dk.scheme() {
+                Scheme::RsaOaep => dk.oaep_decrypt(&peer),
+                Scheme::Ecdh | Scheme::MlKem => dk.decapsulate(&peer),
+            }
+            .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?;
             v2_decrypt(
                 field(fields, 3),
                 &secret,
@@ -755,7 +747,7 @@ pub(crate) fn public_from_str(s: &str) -> Result<PublicKey, KeyError> {
 // ---------------------------------------------------------------- writing
 
 fn random(buf: &mut [u8]) -> Result<(), KeyError> {
-    getrandom::fill(buf).map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))
+    getrandom::fill(buf).map_err(KeyError::random)
 }
 
 /// OID text and plaintext key bytes of a private key, as Dovecot stores it.
@@ -958,18 +950,16 @@ pub(crate) fn private_to_string_for_key(
     cipher: DovecotKeyCipher,
 ) -> Result<String, KeyError> {
     let (oid, plain) = private_payload(key)?;
-    let (peer, secret): (Vec<u8>, Zeroizing<Vec<u8>>) = match &enc_key.kind {
-        PublicKind::Rsa(k) => {
+    let (peer, secret): (Vec<u8>, Zeroizing<Vec<u8>>) = match enc_key.scheme() {
+        Scheme::RsaOaep => {
             let mut secret = Zeroizing::new(vec![0u8; 16]);
             random(&mut secret)?;
-            let peer = k
-                .oaep_encrypt::<sha1::Sha1>(&secret)
-                .map_err(|e| KeyError::Invalid(format!("RSA-OAEP: {e}")))?;
-            (peer, secret)
+            (enc_key.oaep_encrypt(&secret)?, secret)
         }
-        PublicKind::MlKem(p, ek) => super::mlkem::encapsulate(*p, ek).map_err(KeyError::Invalid)?,
-        _ => super::ecdh::ephemeral_agree(enc_key, PointForm::Uncompressed)
-            .map_err(KeyError::Invalid)?,
+        Scheme::Ecdh | Scheme::MlKem => {
+            let Encapsulated { stored, secret } = enc_key.encapsulate(PointForm::Uncompressed)?;
+            (stored, secret)
+        }
     };
     let mut salt = [0u8; WRITE_SALT_LEN];
     random(&mut salt)?;

@@ -10,10 +10,11 @@
 
 mod attributes;
 mod dovecot;
-pub(crate) mod ecdh;
+mod ecdh;
+mod encapsulation;
 mod jwk;
 mod load;
-pub(crate) mod mlkem;
+mod mlkem;
 mod ring;
 
 pub use crate::key_id::{IdConvention, KeyId};
@@ -25,6 +26,7 @@ pub use dovecot::{
     DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
     MAX_KEY_STRING_LEN,
 };
+pub(crate) use encapsulation::{Encapsulated, Scheme};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
 pub use load::MAX_KEY_FILE_LEN;
 pub use mlkem::MlKemParams;
@@ -126,7 +128,7 @@ impl PointForm {
 }
 
 #[derive(Clone)]
-pub(crate) enum PublicKind {
+enum PublicKind {
     P256(p256::PublicKey),
     P384(p384::PublicKey),
     P521(p521::PublicKey),
@@ -143,7 +145,7 @@ pub(crate) enum PublicKind {
 /// unpatched Dovecot 2.3 on OpenSSL 3 derives the key id from it.
 #[derive(Clone)]
 pub struct PublicKey {
-    pub(crate) kind: PublicKind,
+    kind: PublicKind,
     pub(crate) source_form: Option<PointForm>,
 }
 
@@ -432,7 +434,7 @@ pub(crate) fn ec_spki_der(curve: Curve, point: &[u8]) -> Vec<u8> {
         .expect("an SPKI of a curve OID and a SEC1 point encodes")
 }
 
-pub(crate) enum PrivateKind {
+enum PrivateKind {
     P256(p256::SecretKey),
     P384(p384::SecretKey),
     P521(p521::SecretKey),
@@ -454,13 +456,13 @@ pub(crate) enum PrivateKind {
 /// on drop by the underlying RustCrypto types (X25519/X448 bytes and the
 /// ML-KEM expanded key and seed by `Zeroizing`).
 pub struct PrivateKey {
-    pub(crate) kind: PrivateKind,
+    kind: PrivateKind,
     pub(crate) source_form: Option<PointForm>,
     public: PublicKey,
 }
 
 impl PrivateKey {
-    pub(crate) fn new(kind: PrivateKind, source_form: Option<PointForm>) -> PrivateKey {
+    fn new(kind: PrivateKind, source_form: Option<PointForm>) -> PrivateKey {
         let pk = match &kind {
             PrivateKind::P256(k) => PublicKind::P256(k.public_key()),
             PrivateKind::P384(k) => PublicKind::P384(k.public_key()),
@@ -504,7 +506,7 @@ impl PrivateKey {
     /// Generate a fresh EC key pair on `curve` with the OS random generator.
     pub fn generate_ec(curve: Curve) -> Result<PrivateKey, KeyError> {
         use elliptic_curve::Generate;
-        let err = |e: getrandom::Error| KeyError::Invalid(format!("random generator failed: {e}"));
+        let err = KeyError::random;
         let kind = match curve {
             Curve::P256 => PrivateKind::P256(p256::SecretKey::try_generate().map_err(err)?),
             Curve::P384 => PrivateKind::P384(p384::SecretKey::try_generate().map_err(err)?),
@@ -524,8 +526,7 @@ impl PrivateKey {
     /// ```
     pub fn generate_x25519() -> Result<PrivateKey, KeyError> {
         let mut k = zeroize::Zeroizing::new([0u8; 32]);
-        getrandom::fill(k.as_mut_slice())
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        getrandom::fill(k.as_mut_slice()).map_err(KeyError::random)?;
         Ok(PrivateKey::new(PrivateKind::X25519(k), None))
     }
 
@@ -540,8 +541,7 @@ impl PrivateKey {
     /// ```
     pub fn generate_x448() -> Result<PrivateKey, KeyError> {
         let mut k = zeroize::Zeroizing::new([0u8; 56]);
-        getrandom::fill(k.as_mut_slice())
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        getrandom::fill(k.as_mut_slice()).map_err(KeyError::random)?;
         Ok(PrivateKey::new(PrivateKind::X448(k), None))
     }
 
@@ -558,8 +558,7 @@ impl PrivateKey {
     /// ```
     pub fn generate_ml_kem(params: MlKemParams) -> Result<PrivateKey, KeyError> {
         let mut seed = zeroize::Zeroizing::new([0u8; mlkem::SEED_LEN]);
-        getrandom::fill(seed.as_mut_slice())
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        getrandom::fill(seed.as_mut_slice()).map_err(KeyError::random)?;
         Self::ml_kem_from_seed(params, seed.as_slice())
     }
 
@@ -904,7 +903,7 @@ impl PrivateKey {
         let pki = pkcs8::PrivateKeyInfoRef::from_der(&der)
             .map_err(|e| KeyError::Invalid(e.to_string()))?;
         let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2(&mut getrandom::SysRng)
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+            .map_err(|e| KeyError::Random(e.to_string()))?;
         let doc = pki
             .encrypt_with_params(params, password)
             .map_err(|e| KeyError::Invalid(format!("PKCS#8 encryption: {e}")))?;

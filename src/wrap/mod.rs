@@ -22,8 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::container::{CipherAlg, HeaderV1, HeaderV2, Recipient, RecipientType};
 use crate::error::{DecryptError, EncryptError};
-use crate::keys::ecdh;
-use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, PublicKind};
+use crate::keys::{Encapsulated, MatchedKey, PointForm, PublicKey, Scheme};
 use crate::primitives::aes256;
 use crate::primitives::hash::Hash;
 use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad_block, pkcs7_unpad_len_block};
@@ -47,37 +46,19 @@ pub(crate) fn unwrap_v2(
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     let hash =
         Hash::from_alg(&h.hash).ok_or_else(|| DecryptError::UnsupportedHash(h.hash.name()))?;
-    let blob = match (r.key_type, &m.key.kind) {
-        (
-            RecipientType::Ec,
-            PrivateKind::P256(_)
-            | PrivateKind::P384(_)
-            | PrivateKind::P521(_)
-            | PrivateKind::X25519(_)
-            | PrivateKind::X448(_),
-        ) => {
+    let blob = match (r.key_type, m.key.scheme()) {
+        (RecipientType::Ec, Scheme::Ecdh) | (RecipientType::MlKem, Scheme::MlKem) => {
             check_rounds(h, m)?;
-            let secret =
-                ecdh::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+            let secret = m
+                .key
+                .decapsulate(&r.ephemeral_key)
+                .map_err(|e| unwrap_err(m, e.to_string()))?;
             return unwrap_shared(h, hash, &secret, r, blob_len);
         }
-        (
-            RecipientType::MlKem,
-            PrivateKind::MlKem {
-                params, expanded, ..
-            },
-        ) => {
-            check_rounds(h, m)?;
-            let secret = crate::keys::mlkem::decapsulate(*params, expanded, &r.ephemeral_key)
-                .map_err(|e| unwrap_err(m, e))?;
-            return unwrap_shared(h, hash, &secret, r, blob_len);
-        }
-        (RecipientType::Rsa, PrivateKind::Rsa(k)) => Zeroizing::new(
-            k.oaep_decrypt::<sha1::Sha1>(&r.encrypted_key)
-                .map_err(|_| {
-                    unwrap_err(m, "RSA-OAEP decryption failed (wrong key or corrupt data)")
-                })?,
-        ),
+        (RecipientType::Rsa, Scheme::RsaOaep) => m
+            .key
+            .oaep_decrypt(&r.encrypted_key)
+            .map_err(|e| unwrap_err(m, e.to_string()))?,
         (RecipientType::Ec | RecipientType::Rsa | RecipientType::MlKem, _) => {
             return Err(unwrap_err(
                 m,
@@ -251,10 +232,7 @@ fn same_calg_wrap(
 
 /// Unwrap a v1 seed with key `m`; checks the seed hash.
 pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-    if !matches!(
-        m.key.key_type(),
-        KeyType::Ec(_) | KeyType::X25519 | KeyType::X448
-    ) {
+    if m.key.scheme() != Scheme::Ecdh {
         return Err(unwrap_err(
             m,
             "v1 containers need an EC, X25519 or X448 key",
@@ -266,7 +244,10 @@ pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8
             "v1 seed hash and encrypted seed must be 32 bytes",
         ));
     }
-    let secret = ecdh::shared_secret(&m.key, &h.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+    let secret = m
+        .key
+        .decapsulate(&h.ephemeral_key)
+        .map_err(|e| unwrap_err(m, e.to_string()))?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut seed = Zeroizing::new(h.encrypted_seed.clone());
     aes256::ctr_zero_iv(&kek, &mut seed).ok_or_else(|| unwrap_err(m, "bad key length"))?;
@@ -293,60 +274,42 @@ pub(crate) fn wrap_v2(
     eph_form: PointForm,
     same_calg: Option<&CipherAlg>,
 ) -> Result<Wrapped, EncryptError> {
-    match &recipient.kind {
-        PublicKind::Rsa(k) => {
-            let ek = k
-                .oaep_encrypt::<sha1::Sha1>(blob)
-                .map_err(|e| EncryptError::Unsupported(format!("RSA-OAEP: {e}")))?;
-            Ok(Wrapped {
-                key_type: RecipientType::Rsa,
-                ephemeral_key: Vec::new(),
-                encrypted_key: ek,
-            })
-        }
-        PublicKind::P256(_)
-        | PublicKind::P384(_)
-        | PublicKind::P521(_)
-        | PublicKind::X25519(_)
-        | PublicKind::X448(_)
-        | PublicKind::MlKem(..) => {
-            let (key_type, eph, secret) = match &recipient.kind {
-                // The KEM ciphertext takes the ephemeral key's place (and
-                // is the PBKDF2 salt), the KEM secret the ECDH secret's.
-                PublicKind::MlKem(p, ek) => {
-                    let (ct, ss) =
-                        crate::keys::mlkem::encapsulate(*p, ek).map_err(EncryptError::Random)?;
-                    (RecipientType::MlKem, ct, ss)
-                }
-                _ => {
-                    let (eph, ss) =
-                        ecdh::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
-                    (RecipientType::Ec, eph, ss)
-                }
-            };
-            if let Some(alg) = same_calg {
-                let ek =
-                    same_calg_wrap(alg, hash, &secret, &eph, rounds, blob).ok_or_else(|| {
-                        EncryptError::Unsupported(format!("SAME_CALG key wrap with {alg}"))
-                    })?;
-                return Ok(Wrapped {
-                    key_type,
-                    ephemeral_key: eph,
-                    encrypted_key: ek,
-                });
-            }
-            let mut kek = Zeroizing::new([0u8; 48]);
-            hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
-            let (k, iv) = kek.split_at(32);
-            let ek = aes256::cbc_encrypt(k, iv, blob)
-                .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
-            Ok(Wrapped {
-                key_type,
-                ephemeral_key: eph,
-                encrypted_key: ek,
-            })
-        }
+    if recipient.scheme() == Scheme::RsaOaep {
+        return Ok(Wrapped {
+            key_type: RecipientType::Rsa,
+            ephemeral_key: Vec::new(),
+            encrypted_key: recipient.oaep_encrypt(blob)?,
+        });
     }
+    let key_type = match recipient.scheme() {
+        Scheme::MlKem => RecipientType::MlKem,
+        Scheme::Ecdh | Scheme::RsaOaep => RecipientType::Ec,
+    };
+    // For ML-KEM the KEM ciphertext takes the ephemeral key's place (and is
+    // the PBKDF2 salt), the KEM secret the ECDH secret's.
+    let Encapsulated {
+        stored: eph,
+        secret,
+    } = recipient.encapsulate(eph_form)?;
+    if let Some(alg) = same_calg {
+        let ek = same_calg_wrap(alg, hash, &secret, &eph, rounds, blob)
+            .ok_or_else(|| EncryptError::Unsupported(format!("SAME_CALG key wrap with {alg}")))?;
+        return Ok(Wrapped {
+            key_type,
+            ephemeral_key: eph,
+            encrypted_key: ek,
+        });
+    }
+    let mut kek = Zeroizing::new([0u8; 48]);
+    hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
+    let (k, iv) = kek.split_at(32);
+    let ek = aes256::cbc_encrypt(k, iv, blob)
+        .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
+    Ok(Wrapped {
+        key_type,
+        ephemeral_key: eph,
+        encrypted_key: ek,
+    })
 }
 
 /// Wrap a v1 seed: returns (ephemeral point, encrypted seed).
@@ -355,7 +318,16 @@ pub(crate) fn wrap_v1(
     seed: &[u8; 32],
     eph_form: PointForm,
 ) -> Result<(Vec<u8>, Vec<u8>), EncryptError> {
-    let (eph, secret) = ecdh::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+    if recipient.scheme() != Scheme::Ecdh {
+        return Err(EncryptError::Unsupported(format!(
+            "v1 containers need an EC, X25519 or X448 recipient, not {}",
+            recipient.key_type()
+        )));
+    }
+    let Encapsulated {
+        stored: eph,
+        secret,
+    } = recipient.encapsulate(eph_form)?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut enc = seed.to_vec();
     aes256::ctr_zero_iv(&kek, &mut enc)
