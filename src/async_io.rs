@@ -18,7 +18,7 @@ use std::task::{Context, Poll, ready};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 use crate::container::{Header, ReadHeaderError};
-use crate::decryptor::{ContainerInfo, DecryptOptions, Decryptor, open};
+use crate::decryptor::{ContainerInfo, DecryptOptions, Decryptor, Verification, open};
 use crate::error::{DecryptError, FormatError};
 use crate::io_count;
 use crate::keys::KeyRing;
@@ -38,22 +38,27 @@ enum Body {
 /// plaintext through [`AsyncRead`] and [`AsyncBufRead`]: the async
 /// counterpart of [`Decryptor`].
 ///
-/// * **streaming** ([`AsyncDecryptor::new`]): plaintext flows as it is
-///   decrypted; the tag or HMAC is checked at the end of the input before
-///   the final bytes are released, and a tampered file ends in an error.
-/// * **verified** ([`AsyncDecryptor::new_verified_buffered`]): the whole
-///   container (at most `limit` bytes) is read and authenticated before the
-///   constructor returns, so no byte of a tampered file is ever released.
+/// One way to build it, [`AsyncDecryptor::open`], with the blocking path's
+/// [`DecryptOptions`]:
+///
+/// * [`Verification::Streaming`](crate::Verification::Streaming):
+///   plaintext flows as it is decrypted; the tag or HMAC is checked at the
+///   end of the input before the final bytes are released, and a tampered
+///   file ends in an error.
+/// * [`Verification::Verified`](crate::Verification::Verified): the whole
+///   container (at most [`DecryptOptions::buffer_limit`] bytes) is read and
+///   authenticated before `open` returns, so no byte of a tampered file is
+///   ever released.
 ///
 /// ```
 /// # futures_lite::future::block_on(async {
 /// use futures_lite::AsyncReadExt;
-/// use mailcrypt::{AsyncDecryptor, keys::{KeyRing, PrivateKey}};
+/// use mailcrypt::{AsyncDecryptor, DecryptOptions, keys::{KeyRing, PrivateKey}};
 /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem")?;
 /// let mut ring = KeyRing::new();
 /// ring.add(PrivateKey::from_bytes(&key, None)?);
 /// let file = std::fs::read("vectors/dovecot/sample-v2.bin")?;
-/// let mut dec = AsyncDecryptor::new(&file[..], &ring).await?;
+/// let mut dec = AsyncDecryptor::open(&file[..], &ring, &DecryptOptions::default()).await?;
 /// let mut plain = Vec::new();
 /// dec.read_to_end(&mut plain).await?;
 /// assert_eq!(plain.len(), 13534);
@@ -119,13 +124,21 @@ async fn read_header<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Header>, 
 }
 
 impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
-    /// Open `reader` in streaming mode.
-    pub async fn new(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
-        Self::with_options(reader, keys, &DecryptOptions::default()).await
+    /// Open `reader` with `keys`: read the header, find the key, unwrap
+    /// the session key, and in verified mode read and authenticate the
+    /// whole container (at most `opts.buffer_limit` bytes).
+    pub async fn open(
+        reader: R,
+        keys: &KeyRing,
+        opts: &DecryptOptions,
+    ) -> Result<Self, DecryptError> {
+        match opts.verification {
+            Verification::Streaming => Self::open_streaming(reader, keys, opts).await,
+            Verification::Verified => Self::open_buffered(reader, keys, opts).await,
+        }
     }
 
-    /// Open `reader` in streaming mode with options.
-    pub async fn with_options(
+    async fn open_streaming(
         mut reader: R,
         keys: &KeyRing,
         opts: &DecryptOptions,
@@ -150,24 +163,12 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         })
     }
 
-    /// Verified mode: read the whole container (at most `limit` bytes, else
-    /// [`DecryptError::BufferLimit`]), authenticate it, then decrypt from
-    /// memory, as [`Decryptor::new_verified_buffered`] does.
-    pub async fn new_verified_buffered(
-        reader: R,
-        keys: &KeyRing,
-        limit: u64,
-    ) -> Result<Self, DecryptError> {
-        Self::verified_buffered_with_options(reader, keys, limit, &DecryptOptions::default()).await
-    }
-
-    /// [`AsyncDecryptor::new_verified_buffered`] with options.
-    pub async fn verified_buffered_with_options(
+    async fn open_buffered(
         mut reader: R,
         keys: &KeyRing,
-        limit: u64,
         opts: &DecryptOptions,
     ) -> Result<Self, DecryptError> {
+        let limit = opts.buffer_limit;
         let mut data = Vec::new();
         let mut chunk = vec![0u8; super::stream::CHUNK_LEN];
         loop {
@@ -180,8 +181,7 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
             }
             data.extend_from_slice(io_count::head(&chunk, n)?);
         }
-        let dec = Decryptor::verified_with_options(io::Cursor::new(data), keys, opts)?
-            .use_source_buffer();
+        let dec = Decryptor::open_seekable(io::Cursor::new(data), keys, opts)?.use_source_buffer();
         Ok(AsyncDecryptor {
             info: dec.info().clone(),
             inner: reader,

@@ -154,7 +154,7 @@ enum Version {
 /// let mut ring = KeyRing::new();
 /// ring.add(key);
 /// let mut out = Vec::new();
-/// Decryptor::new(&file[..], &ring).unwrap().read_to_end(&mut out).unwrap();
+/// Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap().read_to_end(&mut out).unwrap();
 /// assert_eq!(out, b"Subject: hi\n\nhello\n");
 /// ```
 #[derive(Debug, Clone)]
@@ -256,7 +256,7 @@ impl Encryptor {
     /// let mut ring = KeyRing::new();
     /// ring.add(key);
     /// let mut out = Vec::new();
-    /// Decryptor::new(&file[..], &ring)?.read_to_end(&mut out)?;
+    /// Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())?.read_to_end(&mut out)?;
     /// assert_eq!(out, b"hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

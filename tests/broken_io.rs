@@ -82,7 +82,7 @@ fn decryptor_refuses_an_overclaiming_reader_in_the_header_and_the_body() {
             pos: 0,
             honest,
         };
-        match Decryptor::new(r, &ring) {
+        match Decryptor::open(r, &ring, &mailcrypt::DecryptOptions::default()) {
             Err(e) => assert_breach(&e, &format!("header, honest for {honest}")),
             Ok(_) => panic!("opened with a reader that broke the contract at {honest}"),
         }
@@ -93,7 +93,7 @@ fn decryptor_refuses_an_overclaiming_reader_in_the_header_and_the_body() {
         pos: 0,
         honest: header_len + 100_000,
     };
-    let mut d = Decryptor::new(r, &ring).unwrap();
+    let mut d = Decryptor::open(r, &ring, &mailcrypt::DecryptOptions::default()).unwrap();
     let mut out = Vec::new();
     let e = d.read_to_end(&mut out).unwrap_err();
     assert_breach(&e, "streaming body");
@@ -104,7 +104,7 @@ fn decryptor_refuses_an_overclaiming_reader_in_the_header_and_the_body() {
         pos: 0,
         honest: header_len + 100_000,
     };
-    match Decryptor::new_verified(r, &ring) {
+    match Decryptor::open_seekable(r, &ring, &mailcrypt::DecryptOptions::verified()) {
         Err(e) => assert_breach(&e, "verified body"),
         Ok(_) => panic!("verified mode accepted an overclaiming reader"),
     }
@@ -164,7 +164,11 @@ mod asynchronous {
             pos: 0,
             honest: 5,
         };
-        match block_on(AsyncDecryptor::new(r, &ring)) {
+        match block_on(AsyncDecryptor::open(
+            r,
+            &ring,
+            &mailcrypt::DecryptOptions::default(),
+        )) {
             Err(e) => assert_breach(&e, "async header"),
             Ok(_) => panic!("opened with an overclaiming reader"),
         }
@@ -173,7 +177,12 @@ mod asynchronous {
             pos: 0,
             honest: header_len + 100_000,
         };
-        let mut d = block_on(AsyncDecryptor::new(r, &ring)).unwrap();
+        let mut d = block_on(AsyncDecryptor::open(
+            r,
+            &ring,
+            &mailcrypt::DecryptOptions::default(),
+        ))
+        .unwrap();
         let mut out = Vec::new();
         let e = block_on(d.read_to_end(&mut out)).unwrap_err();
         assert_breach(&e, "async body");

@@ -989,7 +989,7 @@ fn every_mail_of_every_user_store_decrypts() {
             let expected = std::fs::read(dir.join(&row.plaintext)).unwrap();
             assert_eq!(sha256_hex(&expected), row.sha256, "{name}: manifest");
             assert_eq!(expected.len(), row.size, "{name}: manifest");
-            let mut dec = Decryptor::new(&data[..], &ring)
+            let mut dec = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default())
                 .unwrap_or_else(|e| panic!("{name}/{}: {e}", row.file));
             let m = dec.info().matched.clone().unwrap();
             assert_eq!(m.key_id.to_hex(), row.key_id, "{name}/{}", row.file);
@@ -1224,7 +1224,7 @@ fn private_keys_load_at_any_pem_line_width_and_with_crlf() {
                 let mut ring = KeyRing::new();
                 ring.add(k);
                 let mut plain = Vec::new();
-                Decryptor::new(&sealed[..], &ring)
+                Decryptor::open(&sealed[..], &ring, &mailcrypt::DecryptOptions::default())
                     .unwrap()
                     .read_to_end(&mut plain)
                     .unwrap();

@@ -38,14 +38,20 @@ fn encrypt(enc: &Encryptor, plain: &[u8]) -> Vec<u8> {
 }
 
 fn decrypt(data: &[u8], ring: &KeyRing) -> Result<Vec<u8>, String> {
-    let mut d = Decryptor::new(data, ring).map_err(|e| e.to_string())?;
+    let mut d = Decryptor::open(data, ring, &mailcrypt::DecryptOptions::default())
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
 fn decrypt_verified(data: &[u8], ring: &KeyRing) -> Result<Vec<u8>, String> {
-    let mut d = Decryptor::new_verified(Cursor::new(data), ring).map_err(|e| e.to_string())?;
+    let mut d = Decryptor::open_seekable(
+        Cursor::new(data),
+        ring,
+        &mailcrypt::DecryptOptions::verified(),
+    )
+    .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)

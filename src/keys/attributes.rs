@@ -465,7 +465,7 @@ impl UserKeyStore {
     /// store.load_into(&mut ring, Some(&password))?;
     /// let mail = std::fs::read(format!("{dir}/Maildir/new/1796002097.M706418P21207.vm,S=84,W=89:2,S"))?;
     /// let mut plain = Vec::new();
-    /// Decryptor::new(&mail[..], &ring)?.read_to_end(&mut plain)?;
+    /// Decryptor::open(&mail[..], &ring, &mailcrypt::DecryptOptions::default())?.read_to_end(&mut plain)?;
     /// assert_eq!(plain, std::fs::read(format!("{dir}/plain/1.eml"))?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

@@ -41,8 +41,9 @@ pub enum StoreError {
         #[source]
         source: DboxError,
     },
-    /// A mail did not decrypt.
-    #[error("{mail}: {source}")]
+    /// A mail did not decrypt. Displayed with the decryption error's
+    /// whole `source()` chain.
+    #[error("{mail}: {}", crate::error::Chain(source))]
     Decrypt {
         /// The mail (`path` or `path@offset`).
         mail: String,

@@ -164,8 +164,13 @@ fn write_plain(
         mail: mail.display(),
         source,
     };
-    let dec = Decryptor::new_buf_read(mail.open().map_err(io_at(&mail.path))?, keys.ring())
-        .map_err(fail)?;
+    let dec = Decryptor::open(
+        mail.open().map_err(io_at(&mail.path))?,
+        keys.ring(),
+        &crate::DecryptOptions::default(),
+    )
+    .map_err(fail)?
+    .use_source_buffer();
     if raw {
         let mut d = dec;
         return io::copy(&mut d, out).map_err(|e| fail(DecryptError::from_io(e)));
@@ -176,7 +181,8 @@ fn write_plain(
             Ok((_, n)) => Ok(n),
             Err(e) => {
                 let src = mail.open().map_err(io_at(&mail.path))?;
-                match Decryptor::new_verified(src, keys.ring()) {
+                match Decryptor::open_seekable(src, keys.ring(), &crate::DecryptOptions::verified())
+                {
                     Err(auth) => Err(fail(auth)),
                     Ok(_) => Err(fail(DecryptError::from_io(e))),
                 }

@@ -21,7 +21,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::container::{CipherAlg, HeaderV1, HeaderV2, Recipient, RecipientType};
-use crate::error::{DecryptError, EncryptError};
+use crate::error::{DecryptError, EncryptError, UnwrapError};
 use crate::keys::{Encapsulated, MatchedKey, PointForm, PublicKey, Scheme};
 use crate::primitives::aes256;
 use crate::primitives::hash::Hash;
@@ -29,10 +29,10 @@ use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad_block, pkcs7_unpad_
 
 use crate::limits::MAX_ROUNDS;
 
-fn unwrap_err(m: &MatchedKey, reason: impl Into<String>) -> DecryptError {
+fn unwrap_err(m: &MatchedKey, reason: UnwrapError) -> DecryptError {
     DecryptError::Unwrap {
         key_id: m.id,
-        reason: reason.into(),
+        reason,
     }
 }
 
@@ -52,21 +52,20 @@ pub(crate) fn unwrap_v2(
             let secret = m
                 .key
                 .decapsulate(&r.ephemeral_key)
-                .map_err(|e| unwrap_err(m, e.to_string()))?;
+                .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?;
             return unwrap_shared(h, hash, &secret, r, blob_len);
         }
         (RecipientType::Rsa, Scheme::RsaOaep) => m
             .key
             .oaep_decrypt(&r.encrypted_key)
-            .map_err(|e| unwrap_err(m, e.to_string()))?,
+            .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?,
         (RecipientType::Ec | RecipientType::Rsa | RecipientType::MlKem, _) => {
             return Err(unwrap_err(
                 m,
-                format!(
-                    "recipient type {:#04x} does not fit a {} key",
-                    r.key_type.to_byte(),
-                    m.key.key_type()
-                ),
+                UnwrapError::KeyTypeMismatch {
+                    recipient_type: r.key_type.to_byte(),
+                    key_type: m.key.key_type().to_string(),
+                },
             ));
         }
         (other, _) => return Err(DecryptError::UnsupportedKeyType(other.to_byte())),
@@ -78,7 +77,10 @@ fn check_rounds(h: &HeaderV2, m: &MatchedKey) -> Result<(), DecryptError> {
     if h.rounds == 0 || h.rounds > MAX_ROUNDS {
         return Err(unwrap_err(
             m,
-            format!("PBKDF2 rounds {} outside 1..={MAX_ROUNDS}", h.rounds),
+            UnwrapError::Rounds {
+                rounds: h.rounds,
+                max: MAX_ROUNDS,
+            },
         ));
     }
     Ok(())
@@ -235,22 +237,26 @@ pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8
     if m.key.scheme() != Scheme::Ecdh {
         return Err(unwrap_err(
             m,
-            "v1 containers need an EC, X25519 or X448 key",
+            UnwrapError::V1NeedsEc {
+                key_type: m.key.key_type().to_string(),
+            },
         ));
     }
-    if h.seed_hash.len() != 32 || h.encrypted_seed.len() != 32 {
-        return Err(unwrap_err(
-            m,
-            "v1 seed hash and encrypted seed must be 32 bytes",
-        ));
+    for (field, len) in [
+        ("seed hash", h.seed_hash.len()),
+        ("encrypted seed", h.encrypted_seed.len()),
+    ] {
+        if len != 32 {
+            return Err(unwrap_err(m, UnwrapError::V1FieldLength { field, len }));
+        }
     }
     let secret = m
         .key
         .decapsulate(&h.ephemeral_key)
-        .map_err(|e| unwrap_err(m, e.to_string()))?;
+        .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut seed = Zeroizing::new(h.encrypted_seed.clone());
-    aes256::ctr_zero_iv(&kek, &mut seed).ok_or_else(|| unwrap_err(m, "bad key length"))?;
+    aes256::ctr_zero_iv(&kek, &mut seed).expect("a SHA-256 digest is a 32-byte AES-256 key");
     let check = Hash::Sha256.digest(&[&seed]);
     if !bool::from(check.ct_eq(&h.seed_hash)) {
         return Err(DecryptError::KeyCheck);
