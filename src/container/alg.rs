@@ -394,8 +394,9 @@ pub(crate) struct HashSpec {
     pub(crate) output_len: usize,
 }
 
-/// The one hash table: `HASHES` and `HashAlg::KNOWN` are both generated
-/// from it, and every `HashAlg` lookup reads `HASHES`.
+/// The one hash table: `HASHES`, `HashAlg::KNOWN` and the primitive
+/// [`Hash`] (with its mapping from `HashAlg`) are all generated from it,
+/// and every `HashAlg` lookup reads `HASHES`.
 macro_rules! hash_table {
     ($($alg:ident, $name:literal, [$($oid:literal),+], $len:literal;)+) => {
         pub(crate) static HASHES: [HashSpec; [$(stringify!($alg)),+].len()] = [
@@ -410,6 +411,32 @@ macro_rules! hash_table {
         impl HashAlg {
             /// Every hash whose OID mailcrypt knows, in table order.
             pub const KNOWN: [HashAlg; [$(stringify!($alg)),+].len()] = [$(HashAlg::$alg),+];
+        }
+
+        /// A hash mailcrypt computes: a known [`HashAlg`] without the
+        /// `Unknown` case, so that the primitives (`primitives::hash`, which
+        /// implements digest, PBKDF2, HMAC and the key check on it) need no
+        /// fallback for a hash they cannot run.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Hash {
+            $($alg,)+
+        }
+
+        impl Hash {
+            /// The computable hash a header names; `None` for an unknown OID.
+            pub(crate) fn from_alg(alg: &HashAlg) -> Option<Hash> {
+                match alg {
+                    $(HashAlg::$alg => Some(Hash::$alg),)+
+                    HashAlg::Unknown(_) => None,
+                }
+            }
+
+            /// Digest size in bytes.
+            pub(crate) fn output_len(self) -> usize {
+                match self {
+                    $(Hash::$alg => $len,)+
+                }
+            }
         }
     };
 }
@@ -581,6 +608,11 @@ mod tests {
     #[test]
     fn the_hash_table_matches_known_and_the_digests() {
         assert_eq!(HASHES.len(), HashAlg::KNOWN.len());
+        for s in &HASHES {
+            let h = Hash::from_alg(&s.alg).expect("every row is computable");
+            assert_eq!(h.output_len(), s.output_len);
+        }
+        assert_eq!(Hash::from_alg(&HashAlg::Unknown(vec![1])), None);
         for (s, known) in HASHES.iter().zip(HashAlg::KNOWN.iter()) {
             assert_eq!(&s.alg, known);
             let h = crate::primitives::hash::Hash::from_alg(&s.alg).unwrap();
