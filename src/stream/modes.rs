@@ -49,6 +49,13 @@ pub(crate) trait BodyMode: Send {
     fn tag(self: Box<Self>) -> Option<[u8; 16]> {
         None
     }
+    /// Test hook: move an AEAD to `left` bytes before its keystream limit,
+    /// as if that much body had been processed (instead of running 64 GiB
+    /// through it).
+    #[cfg(test)]
+    fn skip_to_limit(&mut self, _left: u64) {
+        panic!("not an AEAD mode")
+    }
 }
 
 struct CbcEnc<C: BlockCipherEncrypt>(cbc::Encryptor<C>);
@@ -127,6 +134,21 @@ where
     fn tag(self: Box<Self>) -> Option<[u8; 16]> {
         Some((*self).tag())
     }
+    #[cfg(test)]
+    fn skip_to_limit(&mut self, left: u64) {
+        use aes::cipher::StreamCipherSeek;
+        self.ct_len = GCM_MAX_BODY - left;
+        // The mask used the first 16 keystream bytes.
+        self.ctr.seek(16 + GCM_MAX_BODY - left);
+    }
+}
+
+/// The v1 body cipher: AES-256-CTR keyed with the 32-byte seed, zero IV.
+/// `None` if the seed has the wrong length.
+pub(crate) fn aes256_ctr_zero_iv(seed: &[u8]) -> Option<Box<dyn BodyMode>> {
+    Some(Box::new(Keystream(
+        ctr::Ctr128BE::<aes::Aes256>::new_from_slices(seed, &[0u8; 16]).ok()?,
+    )))
 }
 
 /// Set up the body cipher of `spec`. `aad` is the AEAD AAD (GCM only).
