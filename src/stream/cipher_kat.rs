@@ -292,19 +292,7 @@ fn near_limit(
     left: u64,
 ) -> BodyCipher {
     let mut c = BodyCipher::v2_with(alg, key, iv, Some(b"aad"), None, dir, kernel).unwrap();
-    match &mut c.engine {
-        Engine::Portable(m) => m.skip_to_limit(left),
-        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-        Engine::GcmFast(g) => {
-            g.ct_len = GCM_MAX_BODY - left;
-            g.k.set_counter((2 + (GCM_MAX_BODY - left) / 16) as u32);
-        }
-        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-        Engine::ChaChaFast(cc) => {
-            cc.ct_len = CHACHA_MAX_BODY - left;
-            cc.k.set_counter((1 + (CHACHA_MAX_BODY - left) / 64) as u32);
-        }
-    }
+    c.skip_to_limit(left);
     c
 }
 

@@ -12,6 +12,7 @@ use std::io::{self, Write};
 use super::CHUNK_LEN;
 use super::cipher::{BodyCipher, BodyError, pkcs7_pad_block};
 use crate::io_count;
+use zeroize::Zeroize;
 
 /// Writes at least this large skip the buffer when it is empty.
 const DIRECT_MIN: usize = 4096;
@@ -33,10 +34,18 @@ pub(crate) struct BodyEncoder {
     /// Cipher block length (16; 8 for DES-EDE3-CBC).
     block: usize,
     finished: bool,
+    /// An error ended the stream: nothing more goes out, and every later
+    /// call fails, so that a caller who ignored the error cannot finish a
+    /// container whose body is incomplete.
+    poisoned: bool,
 }
 
 fn finished_error() -> io::Error {
     io::Error::other("writer already finished")
+}
+
+fn poisoned_error() -> io::Error {
+    io::Error::other("an earlier error ended this writer; its output is incomplete")
 }
 
 fn too_long(e: BodyError) -> io::Error {
@@ -62,6 +71,27 @@ impl BodyEncoder {
             block_mode,
             block,
             finished: false,
+            poisoned: false,
+        }
+    }
+
+    /// End the stream after `e`: drop the cipher and everything not yet
+    /// written (including output that `emit` had sized but not filled).
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.poisoned = true;
+        self.cipher = None;
+        self.out.clear();
+        self.out_pos = 0;
+        // Plaintext not yet encrypted.
+        self.buf.zeroize();
+        e
+    }
+
+    fn check_live(&self) -> io::Result<()> {
+        if self.poisoned {
+            Err(poisoned_error())
+        } else {
+            Ok(())
         }
     }
 
@@ -118,7 +148,9 @@ impl BodyEncoder {
             .buf
             .get(..n)
             .expect("n is at most buf.len() (whole blocks of it, or all)");
-        Self::emit(cipher, &mut self.header, &mut self.out, src)?;
+        if let Err(e) = Self::emit(cipher, &mut self.header, &mut self.out, src) {
+            return Err(self.fail(e));
+        }
         self.buf.drain(..n);
         Ok(())
     }
@@ -127,6 +159,7 @@ impl BodyEncoder {
     /// taken. Call only with the output drained.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         debug_assert!(self.pending().is_empty());
+        self.check_live()?;
         let Some(cipher) = self.cipher.as_mut() else {
             return Err(finished_error());
         };
@@ -135,7 +168,9 @@ impl BodyEncoder {
             // output in one pass (no copy into `buf` first).
             let (src, _) = data.split_at(data.len().min(CHUNK_LEN));
             self.out_pos = 0;
-            Self::emit(cipher, &mut self.header, &mut self.out, src)?;
+            if let Err(e) = Self::emit(cipher, &mut self.header, &mut self.out, src) {
+                return Err(self.fail(e));
+            }
             return Ok(src.len());
         }
         let room = CHUNK_LEN + 16 - self.buf.len();
@@ -151,6 +186,7 @@ impl BodyEncoder {
     /// Whole blocks can go out; the final partial block and the trailer
     /// wait for [`BodyEncoder::finish`]. Call only with the output drained.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.check_live()?;
         if self.buf.is_empty() {
             Ok(())
         } else {
@@ -168,6 +204,7 @@ impl BodyEncoder {
     /// Empty input produces no output at all. Call only with the output
     /// drained.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
+        self.check_live()?;
         if self.finished {
             return Ok(());
         }
@@ -189,8 +226,10 @@ impl BodyEncoder {
             self.out_pos = 0;
         }
         let cipher = self.cipher.take().ok_or_else(finished_error)?;
-        self.out
-            .extend_from_slice(&cipher.trailer().map_err(too_long)?);
+        match cipher.trailer() {
+            Ok(trailer) => self.out.extend_from_slice(&trailer),
+            Err(e) => return Err(self.fail(too_long(e))),
+        }
         self.finished = true;
         Ok(())
     }
@@ -237,5 +276,67 @@ impl<W: Write> Write for BodyWriter<W> {
         self.enc.flush()?;
         self.drain()?;
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::CipherAlg;
+    use crate::stream::cipher::Direction;
+
+    fn near_limit_encoder(alg: &CipherAlg, left: u64) -> BodyEncoder {
+        let mut cipher = BodyCipher::v2(
+            alg,
+            &[7u8; 32],
+            &[9u8; 12],
+            Some(&[]),
+            None,
+            Direction::Encrypt,
+        )
+        .unwrap();
+        cipher.skip_to_limit(left);
+        BodyEncoder::new(b"HEADER".to_vec(), cipher)
+    }
+
+    /// A write past the cipher's limit fails, and the encoder is dead
+    /// afterwards: nothing pending (not the header, not the zeroed output
+    /// `emit` had sized), and write, flush and finish all fail, so a
+    /// caller who ignores the first error cannot produce a container.
+    #[test]
+    fn an_error_poisons_the_encoder() {
+        for alg in [CipherAlg::Aes256Gcm, CipherAlg::ChaCha20Poly1305] {
+            // The direct path (a large write, nothing buffered).
+            // 128: a whole number of GCM and ChaCha20 blocks, so that the
+            // kernels' state stays consistent and the error is the limit.
+            let mut enc = near_limit_encoder(&alg, 128);
+            assert!(enc.write(&[1u8; DIRECT_MIN]).is_err(), "{alg}");
+            assert!(enc.pending().is_empty(), "{alg}");
+            assert!(enc.write(b"more").is_err());
+            assert!(enc.flush().is_err());
+            assert!(enc.finish().is_err());
+            assert!(enc.pending().is_empty());
+
+            // The buffered path: small writes, then the chunk flush fails.
+            let mut enc = near_limit_encoder(&alg, 128);
+            assert_eq!(enc.write(&[1u8; 100]).unwrap(), 100);
+            assert_eq!(enc.write(&[1u8; 60]).unwrap(), 60);
+            assert!(enc.finish().is_err(), "{alg}");
+            assert!(enc.pending().is_empty());
+            assert!(enc.finish().is_err());
+        }
+    }
+
+    /// Within the limit the same encoder works (the test above fails for
+    /// the reason it names).
+    #[test]
+    fn up_to_the_limit_the_encoder_works() {
+        for alg in [CipherAlg::Aes256Gcm, CipherAlg::ChaCha20Poly1305] {
+            let mut enc = near_limit_encoder(&alg, 128);
+            assert_eq!(enc.write(&[1u8; 128]).unwrap(), 128);
+            enc.finish().unwrap();
+            // Header, 128 ciphertext bytes, 16-byte tag.
+            assert_eq!(enc.pending().len(), 6 + 128 + 16, "{alg}");
+        }
     }
 }
