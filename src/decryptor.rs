@@ -486,7 +486,7 @@ impl Session {
     pub(crate) fn cipher(&self, dir: Direction) -> Result<BodyCipher, DecryptError> {
         match self {
             Session::V1 { seed } => {
-                BodyCipher::v1(seed, dir).map_err(|e| setup_err(&CipherAlg::Aes256Gcm, e))
+                BodyCipher::v1(seed, dir).map_err(|e| setup_err("aes-256-ctr (version 1 body)", e))
             }
             Session::V2 {
                 alg,
@@ -509,17 +509,17 @@ impl Session {
                         ),
                         Integrity::None => (None, None),
                     };
-                BodyCipher::v2(alg, key, iv, aad, hmac, dir).map_err(|e| setup_err(alg, e))
+                BodyCipher::v2(alg, key, iv, aad, hmac, dir).map_err(|e| setup_err(&alg.name(), e))
             }
         }
     }
 }
 
-fn setup_err(alg: &CipherAlg, e: CipherSetupError) -> DecryptError {
+fn setup_err(cipher: &str, e: CipherSetupError) -> DecryptError {
     match e {
-        CipherSetupError::Unsupported => DecryptError::UnsupportedCipher(alg.name()),
+        CipherSetupError::Unsupported => DecryptError::UnsupportedCipher(cipher.to_string()),
         CipherSetupError::BadKey => {
-            DecryptError::Unsupported(format!("bad key/IV length for {alg}"))
+            DecryptError::Unsupported(format!("bad key/IV length for {cipher}"))
         }
     }
 }
