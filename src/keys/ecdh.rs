@@ -93,11 +93,13 @@ pub(crate) fn ephemeral_agree(
             } else {
                 PrivateKey::generate_x25519()
             }?;
+            #[allow(clippy::expect_used)]
             let point = eph
                 .public_key()
                 .raw_public_key()
                 .expect("a generated X25519/X448 key has a raw public key")
                 .to_vec();
+            #[allow(clippy::expect_used)]
             let peer = recipient
                 .raw_public_key()
                 .expect("an X25519/X448 public key has raw bytes");
@@ -107,10 +109,12 @@ pub(crate) fn ephemeral_agree(
         other => return Err(KeyError::Unsupported(format!("ECDH with a {other} key"))),
     };
     let eph = PrivateKey::generate_ec(curve)?;
+    #[allow(clippy::expect_used)]
     let point = eph
         .public_key()
         .sec1_point(form)
         .expect("a generated EC key has a SEC1 point");
+    #[allow(clippy::expect_used)]
     let peer = recipient
         .sec1_point(PointForm::Uncompressed)
         .expect("a NIST-curve public key has a SEC1 point");

@@ -75,7 +75,7 @@ impl Hash {
             let mut h = D::digest(blob);
             for i in 1u32..=2048 {
                 let mut d = D::new();
-                d.update(&h);
+                d.update(h);
                 d.update(i.to_be_bytes());
                 h = d.finalize();
             }

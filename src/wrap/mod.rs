@@ -256,6 +256,7 @@ pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8
         .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut seed = Zeroizing::new(h.encrypted_seed.clone());
+    #[allow(clippy::expect_used)]
     aes256::ctr_zero_iv(&kek, &mut seed).expect("a SHA-256 digest is a 32-byte AES-256 key");
     let check = Hash::Sha256.digest(&[&seed]);
     if !bool::from(check.ct_eq(&h.seed_hash)) {
