@@ -130,7 +130,9 @@ fn no_key_material_in_debug_or_display_output() {
 
     // The secrets are where the test expects them (so that the checks below
     // look for the right bytes).
-    let clear = ec.to_dovecot_string(None).expect("string");
+    let clear = ec
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+        .expect("string");
     let scalar_hex: String = scalar.iter().map(|b| format!("{b:02x}")).collect();
     assert!(clear.contains(&scalar_hex));
 
@@ -221,7 +223,9 @@ fn no_key_material_in_debug_or_display_output() {
         "KeyError (short MPI)",
         both(&PrivateKey::from_dovecot_str(&short, None).unwrap_err()),
     );
-    let locked = ec.to_dovecot_string(Some(PASSWORD)).expect("locked");
+    let locked = ec
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(PASSWORD))
+        .expect("locked");
     note(
         "KeyError (wrong password)",
         both(&PrivateKey::from_dovecot_str(&locked, Some(b"nope")).unwrap_err()),

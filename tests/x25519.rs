@@ -232,17 +232,23 @@ fn dovecot_key_strings_of_the_v24_x25519_x448_stores_load() {
             assert_eq!(out, expected, "{store}/{}", r["maildir_file"]);
         }
         // Our own strings: password-protected and key-encrypted, read back.
-        let locked = user.to_dovecot_string(Some(b"pw")).unwrap();
+        let locked = user
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"pw"))
+            .unwrap();
         assert!(locked.starts_with(&format!("2:{oid}:2:aes-256-ctr:")));
         let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw")).unwrap();
         assert_eq!(again.public_key().canonical_id().to_hex(), user_id);
-        let wrapped = folder.to_dovecot_string_for_key(user.public_key()).unwrap();
+        let wrapped = folder
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(user.public_key()))
+            .unwrap();
         let peer = wrapped.split(':').nth(8).unwrap();
         assert_eq!(peer.len(), 2 * raw_len, "raw ephemeral key");
         let again = PrivateKey::from_dovecot_str_with_key(&wrapped, &user).unwrap();
         assert_eq!(again.public_key().canonical_id().to_hex(), folder_id);
         // Unencrypted: the raw private key bytes.
-        let plain = folder.to_dovecot_string(None).unwrap();
+        let plain = folder
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap();
         assert_eq!(plain.split(':').nth(3).unwrap().len(), 2 * raw_len);
     }
 }

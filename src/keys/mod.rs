@@ -24,7 +24,7 @@ pub use attributes::{
 };
 pub use dovecot::{
     DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
-    MAX_KEY_STRING_LEN,
+    DovecotProtection, MAX_KEY_STRING_LEN,
 };
 pub(crate) use encapsulation::{Encapsulated, Scheme};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
@@ -753,88 +753,38 @@ impl PrivateKey {
         dovecot::private_from_str(s, None, Some(decryption_key))
     }
 
-    /// The Dovecot v2 private key string: `2:ALGOID:0:KEYHEX:id` without a
-    /// password, `2:ALGOID:2:aes-256-ctr:SALT:sha256:2048:ENC:id` with one
-    /// (16-byte random salt). The id is the compressed-SPKI id. The result
-    /// holds key material and is wiped on drop.
+    /// The Dovecot v2 private key string, protected as `protection` says:
+    /// `2:ALGOID:0:KEYHEX:id` unencrypted,
+    /// `2:ALGOID:2:aes-256-ctr:SALT:sha256:2048:ENC:id` with a password
+    /// (16-byte random salt), `2:ALGOID:1:aes-256-ctr:SALT:sha256:2048:ENC:PEER:enc_id:id`
+    /// encrypted to another key. The id is the compressed-SPKI id. The
+    /// result holds key material (unencrypted) and is wiped on drop.
     ///
     /// ```
-    /// use mailcrypt::keys::PrivateKey;
+    /// use mailcrypt::keys::{DovecotProtection, PrivateKey};
     /// let s = std::fs::read_to_string("vectors/dovecot/v2-ec-p256-private-unencrypted.dovecot")?;
     /// let key = PrivateKey::from_dovecot_str(&s, None)?;
-    /// assert_eq!(key.to_dovecot_string(None)?.as_str(), s.trim_end());
-    /// let locked = key.to_dovecot_string(Some(b"pw"))?;
+    /// assert_eq!(key.to_dovecot_string(DovecotProtection::None)?.as_str(), s.trim_end());
+    /// let locked = key.to_dovecot_string(DovecotProtection::password(b"pw"))?;
     /// let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw"))?;
-    /// assert_eq!(again.to_dovecot_string(None)?.as_str(), s.trim_end());
+    /// assert_eq!(again.to_dovecot_string(DovecotProtection::None)?.as_str(), s.trim_end());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn to_dovecot_string(
         &self,
-        password: Option<&[u8]>,
+        protection: DovecotProtection<'_>,
     ) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        dovecot::private_to_string(self, password, DovecotKeyCipher::Aes256Ctr)
-    }
-
-    /// Like [`PrivateKey::to_dovecot_string`] with a password, protected
-    /// with `cipher` instead of `aes-256-ctr`. The AEAD ciphers are read
-    /// only by Dovecot's unreleased main branch (see [`DovecotKeyCipher`]).
-    ///
-    /// ```
-    /// use mailcrypt::keys::{DovecotKeyCipher, MlKemParams, PrivateKey};
-    /// let key = PrivateKey::generate_ml_kem(MlKemParams::MlKem512)?;
-    /// let s = key.to_dovecot_string_with_cipher(b"pw", DovecotKeyCipher::ChaCha20Poly1305)?;
-    /// assert!(s.starts_with("2:2.16.840.1.101.3.4.4.1:2:chacha20-poly1305:"));
-    /// assert!(PrivateKey::from_dovecot_str(&s, Some(b"no")).is_err());
-    /// let back = PrivateKey::from_dovecot_str(&s, Some(b"pw"))?;
-    /// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
-    /// # Ok::<(), mailcrypt::KeyError>(())
-    /// ```
-    pub fn to_dovecot_string_with_cipher(
-        &self,
-        password: &[u8],
-        cipher: DovecotKeyCipher,
-    ) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        dovecot::private_to_string(self, Some(password), cipher)
-    }
-
-    /// The Dovecot v2 private key string encrypted to `encryption_key`
-    /// (encryption type 1, as mail-crypt stores folder keys under the user
-    /// key): `2:ALGOID:1:aes-256-ctr:SALT:sha256:2048:ENC:PEER:enc_id:id`.
-    ///
-    /// ```
-    /// use mailcrypt::keys::{Curve, PrivateKey};
-    /// let user = PrivateKey::generate_ec(Curve::P256)?;
-    /// let folder = PrivateKey::generate_ec(Curve::P256)?;
-    /// let s = folder.to_dovecot_string_for_key(user.public_key())?;
-    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
-    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn to_dovecot_string_for_key(
-        &self,
-        encryption_key: &PublicKey,
-    ) -> Result<String, KeyError> {
-        dovecot::private_to_string_for_key(self, encryption_key, DovecotKeyCipher::Aes256Ctr)
-    }
-
-    /// Like [`PrivateKey::to_dovecot_string_for_key`], protected with
-    /// `cipher` instead of `aes-256-ctr` (AEAD ciphers: Dovecot main only).
-    ///
-    /// ```
-    /// use mailcrypt::keys::{Curve, DovecotKeyCipher, PrivateKey};
-    /// let user = PrivateKey::generate_ec(Curve::P521)?;
-    /// let folder = PrivateKey::generate_ec(Curve::P521)?;
-    /// let s = folder.to_dovecot_string_for_key_with_cipher(user.public_key(), DovecotKeyCipher::Aes256Gcm)?;
-    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
-    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
-    /// # Ok::<(), mailcrypt::KeyError>(())
-    /// ```
-    pub fn to_dovecot_string_for_key_with_cipher(
-        &self,
-        encryption_key: &PublicKey,
-        cipher: DovecotKeyCipher,
-    ) -> Result<String, KeyError> {
-        dovecot::private_to_string_for_key(self, encryption_key, cipher)
+        match protection {
+            DovecotProtection::None => {
+                dovecot::private_to_string(self, None, DovecotKeyCipher::Aes256Ctr)
+            }
+            DovecotProtection::Password { password, cipher } => {
+                dovecot::private_to_string(self, Some(password), cipher)
+            }
+            DovecotProtection::Key { key, cipher } => {
+                dovecot::private_to_string_for_key(self, key, cipher).map(zeroize::Zeroizing::new)
+            }
+        }
     }
 
     /// Load a private key from a JWK (EC P-256/384/521 or RSA).

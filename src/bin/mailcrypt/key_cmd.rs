@@ -237,8 +237,12 @@ fn private_text(
     Ok(match (fmt, password) {
         (OutFormat::Pem, None) => key.to_pem(pf)?,
         (OutFormat::Pem, Some(pw)) => key.to_encrypted_pem(pf, pw)?,
-        (OutFormat::Dovecot, None) => key.to_dovecot_string(None)?,
-        (OutFormat::Dovecot, Some(pw)) => key.to_dovecot_string_with_cipher(pw, cipher)?,
+        (OutFormat::Dovecot, None) => {
+            key.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)?
+        }
+        (OutFormat::Dovecot, Some(pw)) => {
+            key.to_dovecot_string(mailcrypt::keys::DovecotProtection::password(pw).cipher(cipher))?
+        }
         (OutFormat::Jwk, None) => key.to_jwk(jwk_meta)?,
         (OutFormat::Jwk, Some(_)) => {
             bail!("JWK output cannot be password-protected (Dovecot has no encrypted JWK)")
@@ -364,7 +368,9 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
         let pdata = read_input(p)?;
         let target = PublicKey::from_bytes(&pdata)
             .with_context(|| format!("loading public key {}", p.display()))?;
-        let text = Zeroizing::new(k.to_dovecot_string_for_key_with_cipher(&target, a.key_cipher)?);
+        let text = Zeroizing::new(k.to_dovecot_string(
+            mailcrypt::keys::DovecotProtection::key(&target).cipher(a.key_cipher),
+        )?);
         write_output(a.output.as_deref(), a.to, text.as_bytes(), true)?;
         return Ok(ExitCode::SUCCESS);
     }
