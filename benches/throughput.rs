@@ -64,7 +64,10 @@ fn body(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::from_parameter(label(n)), &file, |b, file| {
                 let mut out = vec![0u8; 64 << 10];
                 b.iter(|| {
-                    let mut d = Decryptor::new(&file[..], &ring).unwrap();
+                    let mut d =
+                        Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+                            .unwrap()
+                            .use_source_buffer();
                     while d.read(&mut out).unwrap() > 0 {}
                 })
             });
@@ -72,7 +75,10 @@ fn body(c: &mut Criterion) {
             g.bench_with_input(BenchmarkId::new("bufread", label(n)), &file, |b, file| {
                 let mut out = vec![0u8; 64 << 10];
                 b.iter(|| {
-                    let mut d = Decryptor::new_buf_read(&file[..], &ring).unwrap();
+                    let mut d =
+                        Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+                            .unwrap()
+                            .use_source_buffer();
                     while d.read(&mut out).unwrap() > 0 {}
                 })
             });
@@ -148,7 +154,14 @@ fn open_header(c: &mut Criterion) {
         let mut ring = KeyRing::new();
         ring.add(key);
         g.bench_function(name, |b| {
-            b.iter(|| black_box(Decryptor::new(&file[..], &ring).unwrap().info().header_len))
+            b.iter(|| {
+                black_box(
+                    Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+                        .unwrap()
+                        .info()
+                        .header_len,
+                )
+            })
         });
     }
     g.finish();
@@ -237,7 +250,12 @@ fn store_scan(c: &mut Criterion) {
         b.iter(|| {
             for p in &paths {
                 let f = std::fs::File::open(p).unwrap();
-                let mut d = Decryptor::new(std::io::BufReader::new(f), &ring).unwrap();
+                let mut d = Decryptor::open(
+                    std::io::BufReader::new(f),
+                    &ring,
+                    &mailcrypt::DecryptOptions::default(),
+                )
+                .unwrap();
                 while d.read(&mut buf).unwrap() > 0 {}
             }
         })

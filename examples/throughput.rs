@@ -101,21 +101,32 @@ fn body(secs: f64) {
             w.write_all(&data).expect("write");
             let file = w.finish().expect("finish");
             let d = best_rate(secs, n, || {
-                let mut dec = Decryptor::new(&file[..], &ring).expect("open");
+                let mut dec =
+                    Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+                        .expect("open")
+                        .use_source_buffer();
                 timed(|| while dec.read(&mut out).expect("read") > 0 {})
             });
             println!("{name}-decrypt-{label} {d:.0}");
             // The same through `Decryptor::new_buf_read` (the source's own
             // buffer is decrypted from: no copy into the adapter).
             let d = best_rate(secs, n, || {
-                let mut dec = Decryptor::new_buf_read(&file[..], &ring).expect("open");
+                let mut dec =
+                    Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+                        .expect("open")
+                        .use_source_buffer();
                 timed(|| while dec.read(&mut out).expect("read") > 0 {})
             });
             println!("{name}-decrypt-bufread-{label} {d:.0}");
             if name == "gcm" {
                 let d = best_rate(secs, n, || {
                     timed(|| {
-                        let mut dec = Decryptor::new(&file[..], &ring).expect("open");
+                        let mut dec = Decryptor::open(
+                            &file[..],
+                            &ring,
+                            &mailcrypt::DecryptOptions::default(),
+                        )
+                        .expect("open");
                         while dec.read(&mut out).expect("read") > 0 {}
                     })
                 });
@@ -192,7 +203,7 @@ fn open(secs: f64) {
         ring.add(k);
         let t = per_op(secs, || {
             black_box(
-                Decryptor::new(&file[..], &ring)
+                Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
                     .expect("open")
                     .info()
                     .header_len,

@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Streaming: plaintext flows as it is decrypted; a tampered file ends
     // in an error from the last read, never in a clean end of file.
     let file = tokio::fs::File::open(&mail_path).await?.compat();
-    let mut dec = AsyncDecryptor::new(file, &ring).await?;
+    let mut dec = AsyncDecryptor::open(file, &ring, &mailcrypt::DecryptOptions::default()).await?;
     if let Some(m) = &dec.info().matched {
         eprintln!("{mail_path}: key {} ({})", m.key_id, m.convention.name());
     }

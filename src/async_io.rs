@@ -18,8 +18,9 @@ use std::task::{Context, Poll, ready};
 use futures_io::{AsyncBufRead, AsyncRead, AsyncWrite};
 
 use crate::container::{Header, ReadHeaderError};
-use crate::decryptor::{ContainerInfo, DecryptOptions, Decryptor, open};
+use crate::decryptor::{ContainerInfo, DecryptOptions, Decryptor, Verification, open};
 use crate::error::{DecryptError, FormatError};
+use crate::io_count;
 use crate::keys::KeyRing;
 use crate::stream::cipher::{BodyCipher, Direction};
 use crate::stream::{BodyDecoder, BodyEncoder};
@@ -37,22 +38,27 @@ enum Body {
 /// plaintext through [`AsyncRead`] and [`AsyncBufRead`]: the async
 /// counterpart of [`Decryptor`].
 ///
-/// * **streaming** ([`AsyncDecryptor::new`]): plaintext flows as it is
-///   decrypted; the tag or HMAC is checked at the end of the input before
-///   the final bytes are released, and a tampered file ends in an error.
-/// * **verified** ([`AsyncDecryptor::new_verified_buffered`]): the whole
-///   container (at most `limit` bytes) is read and authenticated before the
-///   constructor returns, so no byte of a tampered file is ever released.
+/// One way to build it, [`AsyncDecryptor::open`], with the blocking path's
+/// [`DecryptOptions`]:
+///
+/// * [`Verification::Streaming`](crate::Verification::Streaming):
+///   plaintext flows as it is decrypted; the tag or HMAC is checked at the
+///   end of the input before the final bytes are released, and a tampered
+///   file ends in an error.
+/// * [`Verification::Verified`](crate::Verification::Verified): the whole
+///   container (at most [`DecryptOptions::buffer_limit`] bytes) is read and
+///   authenticated before `open` returns, so no byte of a tampered file is
+///   ever released.
 ///
 /// ```
 /// # futures_lite::future::block_on(async {
 /// use futures_lite::AsyncReadExt;
-/// use mailcrypt::{AsyncDecryptor, keys::{KeyRing, PrivateKey}};
+/// use mailcrypt::{AsyncDecryptor, DecryptOptions, keys::{KeyRing, PrivateKey}};
 /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem")?;
 /// let mut ring = KeyRing::new();
 /// ring.add(PrivateKey::from_bytes(&key, None)?);
 /// let file = std::fs::read("vectors/dovecot/sample-v2.bin")?;
-/// let mut dec = AsyncDecryptor::new(&file[..], &ring).await?;
+/// let mut dec = AsyncDecryptor::open(&file[..], &ring, &DecryptOptions::default()).await?;
 /// let mut plain = Vec::new();
 /// dec.read_to_end(&mut plain).await?;
 /// assert_eq!(plain.len(), 13534);
@@ -65,11 +71,13 @@ pub struct AsyncDecryptor<R> {
     body: Body,
 }
 
+/// `poll_read` until it is not `Interrupted`; a count past the buffer (a
+/// broken reader) is an error.
 async fn read_some<R: AsyncRead + Unpin>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match poll_fn(|cx| Pin::new(&mut *r).poll_read(cx, buf)).await {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
+            other => return io_count::check(other?, buf.len()),
         }
     }
 }
@@ -86,7 +94,7 @@ async fn read_header<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Header>, 
         bytes.resize(need, 0);
         let mut eof = false;
         while filled < need {
-            let n = read_some(r, bytes.get_mut(filled..).unwrap_or_default()).await?;
+            let n = read_some(r, io_count::rest_mut(&mut bytes, filled)?).await?;
             if n == 0 {
                 eof = true;
                 break;
@@ -116,13 +124,21 @@ async fn read_header<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Header>, 
 }
 
 impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
-    /// Open `reader` in streaming mode.
-    pub async fn new(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
-        Self::with_options(reader, keys, &DecryptOptions::default()).await
+    /// Open `reader` with `keys`: read the header, find the key, unwrap
+    /// the session key, and in verified mode read and authenticate the
+    /// whole container (at most `opts.buffer_limit` bytes).
+    pub async fn open(
+        reader: R,
+        keys: &KeyRing,
+        opts: &DecryptOptions,
+    ) -> Result<Self, DecryptError> {
+        match opts.verification {
+            Verification::Streaming => Self::open_streaming(reader, keys, opts).await,
+            Verification::Verified => Self::open_buffered(reader, keys, opts).await,
+        }
     }
 
-    /// Open `reader` in streaming mode with options.
-    pub async fn with_options(
+    async fn open_streaming(
         mut reader: R,
         keys: &KeyRing,
         opts: &DecryptOptions,
@@ -147,24 +163,12 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
         })
     }
 
-    /// Verified mode: read the whole container (at most `limit` bytes, else
-    /// [`DecryptError::BufferLimit`]), authenticate it, then decrypt from
-    /// memory, as [`Decryptor::new_verified_buffered`] does.
-    pub async fn new_verified_buffered(
-        reader: R,
-        keys: &KeyRing,
-        limit: u64,
-    ) -> Result<Self, DecryptError> {
-        Self::verified_buffered_with_options(reader, keys, limit, &DecryptOptions::default()).await
-    }
-
-    /// [`AsyncDecryptor::new_verified_buffered`] with options.
-    pub async fn verified_buffered_with_options(
+    async fn open_buffered(
         mut reader: R,
         keys: &KeyRing,
-        limit: u64,
         opts: &DecryptOptions,
     ) -> Result<Self, DecryptError> {
+        let limit = opts.buffer_limit;
         let mut data = Vec::new();
         let mut chunk = vec![0u8; super::stream::CHUNK_LEN];
         loop {
@@ -175,10 +179,9 @@ impl<R: AsyncRead + Unpin> AsyncDecryptor<R> {
             if (data.len() + n) as u64 > limit {
                 return Err(DecryptError::BufferLimit { limit });
             }
-            data.extend_from_slice(chunk.get(..n).unwrap_or_default());
+            data.extend_from_slice(io_count::head(&chunk, n)?);
         }
-        let dec = Decryptor::verified_with_options(io::Cursor::new(data), keys, opts)?
-            .use_source_buffer();
+        let dec = Decryptor::open_seekable(io::Cursor::new(data), keys, opts)?.use_source_buffer();
         Ok(AsyncDecryptor {
             info: dec.info().clone(),
             inner: reader,
@@ -220,7 +223,11 @@ fn poll_refill<R: AsyncRead + Unpin>(
         dec.compact();
         if !dec.at_eof() {
             match ready!(Pin::new(&mut *inner).poll_read(cx, dec.spare())) {
-                Ok(n) => dec.filled(n),
+                Ok(n) => {
+                    if let Err(e) = dec.filled(n) {
+                        return Poll::Ready(Err(dec.fail(DecryptError::Io(e))));
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Poll::Ready(Err(dec.fail(DecryptError::Io(e)))),
             }
@@ -309,7 +316,7 @@ impl<W: AsyncWrite + Unpin> AsyncStreamWriter<W> {
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
-            self.enc.advance(n);
+            self.enc.advance(n)?;
         }
         Poll::Ready(Ok(()))
     }

@@ -240,7 +240,11 @@ fn lz4_decode<R: BufRead + ?Sized, W: Write + ?Sized>(r: &mut R, out: &mut W) ->
             .map_err(|_| bad("lz4: truncated chunk"))?;
         let n = lz4_flex::block::decompress_into(&comp, &mut plain)
             .map_err(|e| bad(format!("lz4: {e}")))?;
-        out.write_all(plain.get(..n).unwrap_or_default())?;
+        #[allow(clippy::expect_used)]
+        let plain = plain
+            .get(..n)
+            .expect("lz4_flex decompresses into at most the output buffer's length");
+        out.write_all(plain)?;
     }
 }
 

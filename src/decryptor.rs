@@ -10,9 +10,10 @@ use crate::container::{
 };
 use crate::error::{DecryptError, FormatError};
 use crate::keys::{IdConvention, KeyId, KeyRing, MatchedKey};
+use crate::primitives::hash::Hash;
 use crate::stream::BodyReader;
 use crate::stream::cipher::{BodyCipher, CipherSetupError, Direction, TAG_LEN};
-use crate::wrap::{self, hash::Hash};
+use crate::wrap;
 
 /// Which key opened a file and how its id matched.
 #[derive(Debug, Clone)]
@@ -49,10 +50,44 @@ impl ContainerInfo {
     }
 }
 
-/// Options for [`Decryptor`].
-#[derive(Debug, Clone, Default)]
+/// How much plaintext a [`Decryptor`] releases before the body is
+/// authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Verification {
+    /// Plaintext flows as it is decrypted, as Dovecot does, and is
+    /// released **unverified**, possibly all of it (the fast paths release
+    /// everything but the trailer they hold back). The tag or HMAC is
+    /// checked when the end of the input is reached; if it fails, that
+    /// `read` returns an error (never `Ok(0)`), so a caller that reads to
+    /// the end and checks the result never takes tampered data as complete.
+    #[default]
+    Streaming,
+    /// The whole body is authenticated before the constructor returns, so
+    /// no byte of a tampered file is ever released. Seekable input
+    /// ([`Decryptor::open_seekable`]) is read twice; other input
+    /// ([`Decryptor::open`]) is buffered, at most
+    /// [`DecryptOptions::buffer_limit`] bytes. CBC bodies (HMAC and NONE
+    /// mode) are also decrypted once before the constructor returns,
+    /// because their length and padding are only checked by decryption; so
+    /// every error a later `read` could report (short of an I/O error of
+    /// the input) is reported by the constructor. Files without integrity
+    /// (v1, NONE) pass through unless [`DecryptOptions::require_integrity`]
+    /// is set.
+    Verified,
+}
+
+/// Options for [`Decryptor`] and [`crate::AsyncDecryptor`].
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct DecryptOptions {
+    /// Streaming or verified ([`Verification`]; streaming by default).
+    pub verification: Verification,
+    /// Verified mode over input that cannot seek buffers the whole
+    /// container: at most this many bytes, else
+    /// [`DecryptError::BufferLimit`] (default
+    /// [`limits::DEFAULT_VERIFY_BUFFER`](crate::limits::DEFAULT_VERIFY_BUFFER)).
+    pub buffer_limit: u64,
     /// Refuse files without integrity protection (v1, v2 with flag NONE).
     pub require_integrity: bool,
     /// Read OFB, CFB and CTR bodies (HMAC mode: AES-128/192/256-OFB/CFB,
@@ -65,7 +100,51 @@ pub struct DecryptOptions {
     pub allow_ofb_cfb: bool,
 }
 
+impl Default for DecryptOptions {
+    fn default() -> Self {
+        DecryptOptions {
+            verification: Verification::Streaming,
+            buffer_limit: crate::limits::DEFAULT_VERIFY_BUFFER,
+            require_integrity: false,
+            allow_ofb_cfb: false,
+        }
+    }
+}
+
 impl DecryptOptions {
+    /// The defaults with [`Verification::Verified`].
+    ///
+    /// ```
+    /// use mailcrypt::{DecryptOptions, Verification};
+    /// assert_eq!(DecryptOptions::verified().verification, Verification::Verified);
+    /// ```
+    pub fn verified() -> Self {
+        DecryptOptions::default().verification(Verification::Verified)
+    }
+
+    /// Streaming (the default) or verified; see [`Verification`].
+    ///
+    /// ```
+    /// use mailcrypt::{DecryptOptions, Verification};
+    /// let opts = DecryptOptions::default().verification(Verification::Verified);
+    /// assert_eq!(opts.verification, Verification::Verified);
+    /// ```
+    pub fn verification(mut self, v: Verification) -> Self {
+        self.verification = v;
+        self
+    }
+
+    /// The most verified mode buffers from input that cannot seek.
+    ///
+    /// ```
+    /// let opts = mailcrypt::DecryptOptions::default().buffer_limit(1 << 20);
+    /// assert_eq!(opts.buffer_limit, 1 << 20);
+    /// ```
+    pub fn buffer_limit(mut self, bytes: u64) -> Self {
+        self.buffer_limit = bytes;
+        self
+    }
+
     /// Refuse (or accept) files without integrity protection.
     ///
     /// ```
@@ -93,33 +172,33 @@ impl DecryptOptions {
 enum Body<R> {
     Empty,
     Stream(Box<BodyReader<R>>),
+    /// Verified by buffering: the container in memory, authenticated, and
+    /// the source it was read from (at its end), for `into_inner`.
+    Memory(Box<BodyReader<io::Cursor<Vec<u8>>>>, R),
 }
 
 /// Reads a mail-crypt container and yields its plaintext through
-/// [`std::io::Read`], in bounded memory (64 KiB chunks).
+/// [`std::io::Read`] (and [`std::io::BufRead`]), in bounded memory (64 KiB
+/// chunks).
 ///
-/// Two modes:
-///
-/// * **streaming** ([`Decryptor::new`]): plaintext flows as it is decrypted,
-///   as Dovecot does, and is released **unverified** — possibly all of it
-///   (the fast paths release everything but the trailer they hold back).
-///   The tag or HMAC is checked when the end of the input is reached; if it
-///   fails, that `read` returns an error (never `Ok(0)`), so a caller that
-///   reads to the end and checks the result never takes tampered data as
-///   complete. Use verified mode to release nothing of a tampered file.
-/// * **verified** ([`Decryptor::new_verified`] for seekable input,
-///   [`Decryptor::new_verified_buffered`] otherwise): the whole body is
-///   authenticated before the constructor returns, so no byte of a
-///   tampered file is ever released.
+/// One way to build it: [`Decryptor::open`] with a [`KeyRing`] and
+/// [`DecryptOptions`], whose [`Verification`] chooses between
+/// **streaming** (plaintext released unverified as it is decrypted, as
+/// Dovecot does; the tag is checked at the end) and **verified** (nothing
+/// released before the whole body is authenticated).
+/// [`Decryptor::open_seekable`] is the same for input that can seek, where
+/// verified mode reads the input twice instead of buffering it.
+/// [`Decryptor::use_source_buffer`] saves a copy for buffered sources.
 ///
 /// ```
 /// use std::io::Read;
-/// use mailcrypt::{Decryptor, keys::{KeyRing, PrivateKey}};
+/// use mailcrypt::{DecryptOptions, Decryptor, Verification, keys::{KeyRing, PrivateKey}};
 /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
 /// let mut ring = KeyRing::new();
 /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
 /// let file = std::fs::File::open("vectors/dovecot/sample-v2.bin").unwrap();
-/// let mut dec = Decryptor::new_verified(file, &ring).unwrap();
+/// let opts = DecryptOptions::default().verification(Verification::Verified);
+/// let mut dec = Decryptor::open_seekable(file, &ring, &opts).unwrap();
 /// let mut plain = Vec::new();
 /// dec.read_to_end(&mut plain).unwrap();
 /// assert_eq!(plain.len(), 13534);
@@ -132,13 +211,31 @@ pub struct Decryptor<R> {
 }
 
 impl<R: Read> Decryptor<R> {
-    /// Open `reader` in streaming mode.
-    pub fn new(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
-        Self::with_options(reader, keys, &DecryptOptions::default())
+    /// Open `reader` with `keys`: read the header, find the key, unwrap the
+    /// session key, and (in verified mode) buffer and authenticate the
+    /// whole container, at most `opts.buffer_limit` bytes. For input that
+    /// can seek, [`Decryptor::open_seekable`] verifies without buffering.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use mailcrypt::{DecryptOptions, Decryptor, keys::{KeyRing, PrivateKey}};
+    /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
+    /// let mut ring = KeyRing::new();
+    /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
+    /// let file = std::fs::File::open("vectors/dovecot/sample-v2.bin").unwrap();
+    /// let mut dec = Decryptor::open(file, &ring, &DecryptOptions::default()).unwrap();
+    /// let mut plain = Vec::new();
+    /// dec.read_to_end(&mut plain).unwrap();
+    /// assert_eq!(plain.len(), 13534);
+    /// ```
+    pub fn open(reader: R, keys: &KeyRing, opts: &DecryptOptions) -> Result<Self, DecryptError> {
+        match opts.verification {
+            Verification::Streaming => Self::open_streaming(reader, keys, opts),
+            Verification::Verified => Self::open_buffered(reader, keys, opts),
+        }
     }
 
-    /// Open `reader` in streaming mode with options.
-    pub fn with_options(
+    fn open_streaming(
         mut reader: R,
         keys: &KeyRing,
         opts: &DecryptOptions,
@@ -173,68 +270,70 @@ impl<R: Read> Decryptor<R> {
         })
     }
 
+    fn open_buffered(
+        mut reader: R,
+        keys: &KeyRing,
+        opts: &DecryptOptions,
+    ) -> Result<Self, DecryptError> {
+        let limit = opts.buffer_limit;
+        let mut data = Vec::new();
+        (&mut reader)
+            .take(limit.saturating_add(1))
+            .read_to_end(&mut data)?;
+        if data.len() as u64 > limit {
+            return Err(DecryptError::BufferLimit { limit });
+        }
+        let memory = Decryptor::open_seekable(io::Cursor::new(data), keys, opts)?;
+        let body = match memory.body {
+            Body::Empty => Body::Empty,
+            // Already in memory: decrypt from there without another copy.
+            Body::Stream(mut b) | Body::Memory(mut b, _) => {
+                b.enable_buf_read();
+                Body::Memory(b, reader)
+            }
+        };
+        Ok(Decryptor {
+            info: memory.info,
+            body,
+            session: None,
+        })
+    }
+
     /// What the header says and which key matched.
     pub fn info(&self) -> &ContainerInfo {
         &self.info
     }
 
-    /// Give back the inner reader (positioned wherever decryption got to).
+    /// Give back the inner reader (positioned wherever decryption got to;
+    /// at its end after verified mode buffered it). `None` for an empty
+    /// file.
     pub fn into_inner(self) -> Option<R> {
         match self.body {
             Body::Empty => None,
             Body::Stream(b) => Some((*b).into_inner()),
+            Body::Memory(_, r) => Some(r),
         }
     }
 }
 
 impl<R: BufRead> Decryptor<R> {
-    /// [`Decryptor::new`] for a buffered source (a `&[u8]`, a
-    /// `BufReader`, a `Cursor`): the same streaming semantics, but stream
-    /// ciphers (GCM, ChaCha20-Poly1305, CTR/OFB/CFB) decrypt straight out of
-    /// the source's buffer into the caller's, saving the copy of every
-    /// byte into the adapter's own buffer that a plain `Read` source needs
-    /// (a quarter of the decryption time for AES-256-GCM; see
-    /// docs/performance.md).
+    /// From now on, decrypt straight out of the source's buffer (a `&[u8]`,
+    /// a `BufReader`, a `Cursor`): the same semantics, but stream ciphers
+    /// (GCM, ChaCha20-Poly1305, CTR/OFB/CFB) decrypt straight out of the
+    /// source's buffer into the caller's, saving the copy of every byte
+    /// into the adapter's own buffer that a plain `Read` source needs (a
+    /// quarter of the decryption time for AES-256-GCM; see
+    /// docs/performance.md). Verified mode over input that cannot seek
+    /// already decrypts from its own buffer.
     ///
     /// ```
     /// use std::io::Read;
-    /// use mailcrypt::{Decryptor, keys::{KeyRing, PrivateKey}};
+    /// use mailcrypt::{DecryptOptions, Decryptor, keys::{KeyRing, PrivateKey}};
     /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
     /// let mut ring = KeyRing::new();
     /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
     /// let file = std::fs::read("vectors/dovecot/sample-v2.bin").unwrap();
-    /// let mut dec = Decryptor::new_buf_read(&file[..], &ring).unwrap();
-    /// let mut plain = Vec::new();
-    /// dec.read_to_end(&mut plain).unwrap();
-    /// assert_eq!(plain.len(), 13534);
-    /// ```
-    pub fn new_buf_read(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
-        Self::buf_read_with_options(reader, keys, &DecryptOptions::default())
-    }
-
-    /// [`Decryptor::new_buf_read`] with options.
-    pub fn buf_read_with_options(
-        reader: R,
-        keys: &KeyRing,
-        opts: &DecryptOptions,
-    ) -> Result<Self, DecryptError> {
-        Ok(Self::with_options(reader, keys, opts)?.use_source_buffer())
-    }
-
-    /// From now on, decrypt straight out of the source's buffer (what
-    /// [`Decryptor::new_buf_read`] does from the start); for a decryptor
-    /// made by another constructor over a buffered source, e.g.
-    /// [`Decryptor::new_verified`] over a `BufReader<File>`. Nothing
-    /// changes but the copy saved.
-    ///
-    /// ```
-    /// use std::io::{BufReader, Read};
-    /// use mailcrypt::{Decryptor, keys::{KeyRing, PrivateKey}};
-    /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
-    /// let mut ring = KeyRing::new();
-    /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
-    /// let file = std::fs::File::open("vectors/dovecot/sample-v2.bin").unwrap();
-    /// let mut dec = Decryptor::new_verified(BufReader::new(file), &ring)
+    /// let mut dec = Decryptor::open(&file[..], &ring, &DecryptOptions::default())
     ///     .unwrap()
     ///     .use_source_buffer();
     /// let mut plain = Vec::new();
@@ -250,26 +349,35 @@ impl<R: BufRead> Decryptor<R> {
 }
 
 impl<R: Read + Seek> Decryptor<R> {
-    /// Open seekable input in verified mode: authenticate the whole body
-    /// first, then rewind and decrypt. CBC bodies (HMAC and NONE mode) are
-    /// also decrypted once in that first pass, because their length and
-    /// padding are only checked by decryption; so every error a later
-    /// `read` could report (short of an I/O error of the input) is
-    /// reported here, before any plaintext is released. Files without
-    /// integrity (v1, NONE) pass through unless
-    /// [`DecryptOptions::require_integrity`] is set.
-    pub fn new_verified(reader: R, keys: &KeyRing) -> Result<Self, DecryptError> {
-        Self::verified_with_options(reader, keys, &DecryptOptions::default())
-    }
-
-    /// [`Decryptor::new_verified`] with options.
-    pub fn verified_with_options(
+    /// [`Decryptor::open`] for input that can seek: in verified mode,
+    /// authenticate the whole body first, then rewind and decrypt, instead
+    /// of buffering the container.
+    ///
+    /// ```
+    /// use std::io::{BufReader, Read};
+    /// use mailcrypt::{DecryptOptions, Decryptor, Verification, keys::{KeyRing, PrivateKey}};
+    /// let key = std::fs::read("vectors/dovecot/sample-v2.key.pem").unwrap();
+    /// let mut ring = KeyRing::new();
+    /// ring.add(PrivateKey::from_bytes(&key, None).unwrap());
+    /// let file = std::fs::File::open("vectors/dovecot/sample-v2.bin").unwrap();
+    /// let opts = DecryptOptions::default().verification(Verification::Verified);
+    /// let mut dec = Decryptor::open_seekable(BufReader::new(file), &ring, &opts)
+    ///     .unwrap()
+    ///     .use_source_buffer();
+    /// let mut plain = Vec::new();
+    /// dec.read_to_end(&mut plain).unwrap();
+    /// assert_eq!(plain.len(), 13534);
+    /// ```
+    pub fn open_seekable(
         mut reader: R,
         keys: &KeyRing,
         opts: &DecryptOptions,
     ) -> Result<Self, DecryptError> {
+        if opts.verification == Verification::Streaming {
+            return Self::open_streaming(reader, keys, opts);
+        }
         let start = reader.stream_position()?;
-        let mut dec = Self::with_options(reader, keys, opts)?;
+        let mut dec = Self::open_streaming(reader, keys, opts)?;
         let session = dec.session.take();
         let (Body::Stream(body), Some(session)) = (&mut dec.body, session) else {
             return Ok(dec);
@@ -296,42 +404,12 @@ impl<R: Read + Seek> Decryptor<R> {
     }
 }
 
-impl Decryptor<io::Cursor<Vec<u8>>> {
-    /// Verified mode for input that cannot seek: buffer the whole container
-    /// (at most `limit` bytes, else [`DecryptError::BufferLimit`]), then
-    /// authenticate and decrypt from memory.
-    pub fn new_verified_buffered<R: Read>(
-        reader: R,
-        keys: &KeyRing,
-        limit: u64,
-    ) -> Result<Self, DecryptError> {
-        Self::verified_buffered_with_options(reader, keys, limit, &DecryptOptions::default())
-    }
-
-    /// [`Decryptor::new_verified_buffered`] with options.
-    pub fn verified_buffered_with_options<R: Read>(
-        reader: R,
-        keys: &KeyRing,
-        limit: u64,
-        opts: &DecryptOptions,
-    ) -> Result<Self, DecryptError> {
-        let mut data = Vec::new();
-        reader
-            .take(limit.saturating_add(1))
-            .read_to_end(&mut data)?;
-        if data.len() as u64 > limit {
-            return Err(DecryptError::BufferLimit { limit });
-        }
-        // Already in memory: decrypt from there without another copy.
-        Ok(Self::verified_with_options(io::Cursor::new(data), keys, opts)?.use_source_buffer())
-    }
-}
-
 impl<R: Read> Read for Decryptor<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.body {
             Body::Empty => Ok(0),
             Body::Stream(b) => b.read(buf),
+            Body::Memory(b, _) => b.read(buf),
         }
     }
 }
@@ -343,12 +421,15 @@ impl<R: Read> BufRead for Decryptor<R> {
         match &mut self.body {
             Body::Empty => Ok(&[]),
             Body::Stream(b) => b.fill_buf(),
+            Body::Memory(b, _) => b.fill_buf(),
         }
     }
 
     fn consume(&mut self, n: usize) {
-        if let Body::Stream(b) = &mut self.body {
-            b.consume(n);
+        match &mut self.body {
+            Body::Empty => {}
+            Body::Stream(b) => b.consume(n),
+            Body::Memory(b, _) => b.consume(n),
         }
     }
 }
@@ -360,7 +441,10 @@ fn read_prefix<R: Read>(r: &mut R) -> Result<Option<io::Cursor<Vec<u8>>>, Decryp
     loop {
         match r.read(&mut first) {
             Ok(0) => return Ok(None),
-            Ok(_) => return Ok(Some(io::Cursor::new(first.to_vec()))),
+            Ok(n) => {
+                crate::io_count::check(n, first.len())?;
+                return Ok(Some(io::Cursor::new(first.to_vec())));
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }
@@ -402,7 +486,7 @@ impl Session {
     pub(crate) fn cipher(&self, dir: Direction) -> Result<BodyCipher, DecryptError> {
         match self {
             Session::V1 { seed } => {
-                BodyCipher::v1(seed, dir).map_err(|e| setup_err(&CipherAlg::Aes256Gcm, e))
+                BodyCipher::v1(seed, dir).map_err(|e| setup_err("aes-256-ctr (version 1 body)", e))
             }
             Session::V2 {
                 alg,
@@ -425,17 +509,17 @@ impl Session {
                         ),
                         Integrity::None => (None, None),
                     };
-                BodyCipher::v2(alg, key, iv, aad, hmac, dir).map_err(|e| setup_err(alg, e))
+                BodyCipher::v2(alg, key, iv, aad, hmac, dir).map_err(|e| setup_err(&alg.name(), e))
             }
         }
     }
 }
 
-fn setup_err(alg: &CipherAlg, e: CipherSetupError) -> DecryptError {
+fn setup_err(cipher: &str, e: CipherSetupError) -> DecryptError {
     match e {
-        CipherSetupError::Unsupported => DecryptError::UnsupportedCipher(alg.name()),
+        CipherSetupError::Unsupported => DecryptError::UnsupportedCipher(cipher.to_string()),
         CipherSetupError::BadKey => {
-            DecryptError::Unsupported(format!("bad key/IV length for {alg}"))
+            DecryptError::Unsupported(format!("bad key/IV length for {cipher}"))
         }
     }
 }

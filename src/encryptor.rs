@@ -10,9 +10,10 @@ use crate::container::{
 };
 use crate::error::EncryptError;
 use crate::keys::{IdConvention, KeyId, KeyType, PointForm, PublicKey};
+use crate::primitives::hash::Hash;
 use crate::stream::BodyWriter;
 use crate::stream::cipher::{BodyCipher, Direction};
-use crate::wrap::{self, hash::Hash};
+use crate::wrap;
 
 /// The Dovecot build the output is meant for. It decides the key id
 /// convention and which ciphers are allowed.
@@ -153,7 +154,7 @@ enum Version {
 /// let mut ring = KeyRing::new();
 /// ring.add(key);
 /// let mut out = Vec::new();
-/// Decryptor::new(&file[..], &ring).unwrap().read_to_end(&mut out).unwrap();
+/// Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap().read_to_end(&mut out).unwrap();
 /// assert_eq!(out, b"Subject: hi\n\nhello\n");
 /// ```
 #[derive(Debug, Clone)]
@@ -255,7 +256,7 @@ impl Encryptor {
     /// let mut ring = KeyRing::new();
     /// ring.add(key);
     /// let mut out = Vec::new();
-    /// Decryptor::new(&file[..], &ring)?.read_to_end(&mut out)?;
+    /// Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())?.read_to_end(&mut out)?;
     /// assert_eq!(out, b"hello");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```

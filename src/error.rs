@@ -106,10 +106,39 @@ pub enum KeyError {
         /// The id of the encrypting key, as stored in the key string.
         key_id: KeyId,
     },
+    /// The OS random generator failed (generating a key, an ephemeral key,
+    /// a salt or a KEM message).
+    #[error("the OS random generator failed: {0}")]
+    Random(String),
     /// Reading a key file failed. Displayed as the I/O error itself, as
     /// [`DecryptError::Io`].
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// Displays an error and its `source()` chain as "a: b: c", for the
+/// messages that carry another error's whole story in one string (store
+/// reports). The error enums here display their own failure and leave the
+/// cause to `source()` (e.g. [`DecryptError::Unwrap`]), so nothing is
+/// printed twice.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
+impl KeyError {
+    pub(crate) fn random(e: getrandom::Error) -> KeyError {
+        KeyError::Random(e.to_string())
+    }
 }
 
 /// Which key was looked for and which keys were available, for
@@ -146,6 +175,52 @@ impl fmt::Display for KeySearch {
     }
 }
 
+/// Why the key that matched a recipient could not unwrap the session key,
+/// for [`DecryptError::Unwrap`]. (A wrong session key, bad padding or a
+/// failed key-check hash are one error, [`DecryptError::KeyCheck`], on
+/// purpose.)
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnwrapError {
+    /// The header's PBKDF2 round count is 0 or above
+    /// [`crate::limits::MAX_ROUNDS`].
+    #[error("PBKDF2 rounds {rounds} outside 1..={max}")]
+    Rounds {
+        /// The header's round count.
+        rounds: u32,
+        /// The cap ([`crate::limits::MAX_ROUNDS`]).
+        max: u32,
+    },
+    /// The recipient entry's type does not fit the key (e.g. an RSA entry
+    /// whose id matches an EC key).
+    #[error("recipient type {recipient_type:#04x} does not fit a {key_type} key")]
+    KeyTypeMismatch {
+        /// The recipient type byte in the header.
+        recipient_type: u8,
+        /// The key's type, as [`crate::keys::KeyType`] displays it.
+        key_type: String,
+    },
+    /// A version 1 container names a key that is not EC, X25519 or X448.
+    #[error("version 1 containers need an EC, X25519 or X448 key, not {key_type}")]
+    V1NeedsEc {
+        /// The key's type, as [`crate::keys::KeyType`] displays it.
+        key_type: String,
+    },
+    /// A version 1 header field does not have the length version 1 fixes.
+    #[error("v1 {field} is {len} bytes, must be 32")]
+    V1FieldLength {
+        /// The field.
+        field: &'static str,
+        /// Its length in the header.
+        len: usize,
+    },
+    /// The key's secret operation failed: ECDH with an ephemeral key that
+    /// is not on the key's curve, RSA-OAEP decryption, or an ML-KEM
+    /// ciphertext of the wrong length.
+    #[error("the key's secret operation failed")]
+    Key(#[source] KeyError),
+}
+
 /// A container could not be decrypted.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -168,13 +243,15 @@ pub enum DecryptError {
     /// The header combines options that cannot be decrypted together.
     #[error("unsupported combination: {0}")]
     Unsupported(String),
-    /// The matching key failed to unwrap the session key.
-    #[error("session key unwrap failed with key {key_id}: {reason}")]
+    /// The matching key failed to unwrap the session key. The reason is
+    /// the `source()`, so that it is printed once in an error chain.
+    #[error("session key unwrap failed with key {key_id}")]
     Unwrap {
         /// The id of the key that was used.
         key_id: KeyId,
         /// What failed.
-        reason: String,
+        #[source]
+        reason: UnwrapError,
     },
     /// The session key unwrapped with the matching key is malformed (bad
     /// CBC padding, wrong length, failed SAME_CALG tag) or does not match
@@ -250,6 +327,15 @@ impl DecryptError {
     }
 }
 
+impl From<KeyError> for EncryptError {
+    fn from(e: KeyError) -> EncryptError {
+        match e {
+            KeyError::Random(reason) => EncryptError::Random(reason),
+            other => EncryptError::Key(other),
+        }
+    }
+}
+
 /// A container could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -260,13 +346,16 @@ pub enum EncryptError {
     /// The requested options cannot be written for the chosen target.
     #[error("unsupported for this target: {0}")]
     Unsupported(String),
-    /// Key problem.
+    /// A recipient key could not be used (an invalid public key, or a
+    /// key type that cannot be written for the target).
     #[error(transparent)]
-    Key(#[from] KeyError),
-    /// The OS random generator failed.
-    #[error("random number generator failed: {0}")]
+    Key(KeyError),
+    /// The OS random generator failed (a [`KeyError::Random`] from key
+    /// code arrives here too, so that there is one variant for it).
+    #[error("the OS random generator failed: {0}")]
     Random(String),
-    /// Writing failed.
-    #[error("I/O error: {0}")]
+    /// Writing failed. Displayed as the I/O error itself (which is also
+    /// the `source()` chain), as [`DecryptError::Io`].
+    #[error(transparent)]
     Io(#[from] io::Error),
 }

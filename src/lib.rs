@@ -21,7 +21,7 @@
 //! ring.add(PrivateKey::from_bytes(&key, None)?);
 //! // Written by unpatched Dovecot 2.3 on OpenSSL 3: uncompressed-point id.
 //! let file = std::fs::File::open("vectors/dovecot/generated-2.3.21.1/gen23-openssl3-v2-aead-to-pem-pubkey.bin")?;
-//! let mut dec = Decryptor::new(file, &ring)?;
+//! let mut dec = Decryptor::open(file, &ring, &mailcrypt::DecryptOptions::default())?;
 //! assert_eq!(dec.info().matched.as_ref().unwrap().convention, IdConvention::SpkiUncompressed);
 //! let mut plain = String::new();
 //! dec.read_to_string(&mut plain)?;
@@ -59,16 +59,20 @@ mod encryptor;
 mod error;
 mod hex;
 pub mod internals;
+mod io_count;
 mod key_id;
 pub mod keys;
 pub mod limits;
+mod primitives;
 pub mod store;
 pub mod stream;
 mod wrap;
 
 #[cfg(feature = "async")]
 pub use async_io::{AsyncDecryptor, AsyncStreamWriter};
-pub use decryptor::{ContainerInfo, DecryptOptions, Decryptor, KeyMatch, is_encrypted};
+pub use decryptor::{
+    ContainerInfo, DecryptOptions, Decryptor, KeyMatch, Verification, is_encrypted,
+};
 pub use encryptor::{Encryptor, StreamWriter, Target};
-pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch};
+pub use error::{DecryptError, EncryptError, FormatError, KeyError, KeySearch, UnwrapError};
 pub use limits::MAX_ROUNDS;

@@ -9,6 +9,13 @@
 //! assert!(limits::MAX_ROUNDS >= 2048); // what Dovecot writes
 //! ```
 
+// Verified decryption.
+
+/// Default for [`DecryptOptions::buffer_limit`](crate::DecryptOptions::buffer_limit):
+/// the most verified mode buffers from input that cannot seek (the CLI's
+/// `--max-buffer` default too).
+pub const DEFAULT_VERIFY_BUFFER: u64 = 256 * 1024 * 1024;
+
 // Container headers.
 
 /// Largest header mailcrypt accepts (Dovecot writes 220–700 bytes; RSA-4096

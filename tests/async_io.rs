@@ -137,10 +137,10 @@ fn every_vector_decrypts_exactly_streaming_and_verified() {
         let opts = DecryptOptions::default().allow_ofb_cfb(c.ofb_cfb);
         let sizes = SIZES[i % SIZES.len()];
         block_on(async {
-            let dec = AsyncDecryptor::with_options(Trickle::new(&data[..], sizes), &ring, &opts)
+            let dec = AsyncDecryptor::open(Trickle::new(&data[..], sizes), &ring, &opts)
                 .await
                 .unwrap_or_else(|e| panic!("{ctx}: {e}"));
-            let blocking = Decryptor::with_options(&data[..], &ring, &opts).unwrap();
+            let blocking = Decryptor::open(&data[..], &ring, &opts).unwrap();
             assert_eq!(
                 format!("{:?}", dec.info().matched),
                 format!("{:?}", blocking.info().matched),
@@ -151,27 +151,35 @@ fn every_vector_decrypts_exactly_streaming_and_verified() {
                 .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             assert_eq!(streamed, expected, "{ctx}: streaming");
 
-            let dec = AsyncDecryptor::with_options(Trickle::new(&data[..], sizes), &ring, &opts)
+            let dec = AsyncDecryptor::open(Trickle::new(&data[..], sizes), &ring, &opts)
                 .await
                 .unwrap();
             let buffered = buf_read_all(dec, 1000).await.unwrap();
             assert_eq!(buffered, expected, "{ctx}: streaming, AsyncBufRead");
 
-            let dec = AsyncDecryptor::verified_buffered_with_options(
+            let dec = AsyncDecryptor::open(
                 Trickle::new(&data[..], sizes),
                 &ring,
-                1 << 30,
-                &opts,
+                &opts
+                    .clone()
+                    .verification(mailcrypt::Verification::Verified)
+                    .buffer_limit(1 << 30),
             )
             .await
             .unwrap_or_else(|e| panic!("{ctx}: {e}"));
             let verified = read_in_pieces(dec, 777).await.unwrap();
             assert_eq!(verified, expected, "{ctx}: verified");
 
-            let dec =
-                AsyncDecryptor::verified_buffered_with_options(&data[..], &ring, 1 << 30, &opts)
-                    .await
-                    .unwrap();
+            let dec = AsyncDecryptor::open(
+                &data[..],
+                &ring,
+                &opts
+                    .clone()
+                    .verification(mailcrypt::Verification::Verified)
+                    .buffer_limit(1 << 30),
+            )
+            .await
+            .unwrap();
             assert_eq!(buf_read_all(dec, 1).await.unwrap(), expected, "{ctx}");
         });
     }
@@ -197,12 +205,8 @@ fn tampering_and_truncation_fail_with_the_blocking_paths_errors() {
         let cut = &data[..data.len() - 1];
         let header_cut = &data[..data.len().min(11)];
         for bad in [&flipped[..], cut, header_cut] {
-            let sync_open = Decryptor::with_options(bad, &ring, &opts);
-            let async_open = block_on(AsyncDecryptor::with_options(
-                Trickle::new(bad, sizes),
-                &ring,
-                &opts,
-            ));
+            let sync_open = Decryptor::open(bad, &ring, &opts);
+            let async_open = block_on(AsyncDecryptor::open(Trickle::new(bad, sizes), &ring, &opts));
             match (sync_open, async_open) {
                 (Ok(mut s), Ok(a)) => {
                     let mut sink = Vec::new();
@@ -235,12 +239,21 @@ fn tampering_and_truncation_fail_with_the_blocking_paths_errors() {
                 ),
             }
             // Verified mode never releases a byte of a bad authenticated file.
-            let sync_v = Decryptor::verified_buffered_with_options(bad, &ring, 1 << 30, &opts);
-            let async_v = block_on(AsyncDecryptor::verified_buffered_with_options(
+            let sync_v = Decryptor::open(
+                bad,
+                &ring,
+                &opts
+                    .clone()
+                    .verification(mailcrypt::Verification::Verified)
+                    .buffer_limit(1 << 30),
+            );
+            let async_v = block_on(AsyncDecryptor::open(
                 Trickle::new(bad, sizes),
                 &ring,
-                1 << 30,
-                &opts,
+                &opts
+                    .clone()
+                    .verification(mailcrypt::Verification::Verified)
+                    .buffer_limit(1 << 30),
             ));
             match (sync_v, async_v) {
                 (Ok(_), Ok(_)) => {}
@@ -262,18 +275,18 @@ fn the_buffer_limit_is_the_blocking_paths() {
     let data = std::fs::read(common::root().join("vectors/dovecot/sample-v2.bin")).unwrap();
     let ring = ring(&[common::root().join("vectors/dovecot/sample-v2.key.pem")]);
     let limit = data.len() as u64 - 1;
-    let err = block_on(AsyncDecryptor::new_verified_buffered(
+    let err = block_on(AsyncDecryptor::open(
         &data[..],
         &ring,
-        limit,
+        &mailcrypt::DecryptOptions::verified().buffer_limit(limit),
     ))
     .err()
     .unwrap();
     assert!(matches!(err, DecryptError::BufferLimit { limit: l } if l == limit));
-    let ok = block_on(AsyncDecryptor::new_verified_buffered(
+    let ok = block_on(AsyncDecryptor::open(
         &data[..],
         &ring,
-        data.len() as u64,
+        &mailcrypt::DecryptOptions::verified().buffer_limit(data.len() as u64),
     ));
     assert!(ok.is_ok());
 }
@@ -325,10 +338,14 @@ fn every_vectors_plaintext_encrypts_through_async_write() {
         let mut ring = mailcrypt::keys::KeyRing::new();
         ring.add(key);
         let mut got = Vec::new();
-        Decryptor::new_verified(io::Cursor::new(&sealed), &ring)
-            .unwrap_or_else(|e| panic!("{ctx}: {e}"))
-            .read_to_end(&mut got)
-            .unwrap();
+        Decryptor::open_seekable(
+            io::Cursor::new(&sealed),
+            &ring,
+            &mailcrypt::DecryptOptions::verified(),
+        )
+        .unwrap_or_else(|e| panic!("{ctx}: {e}"))
+        .read_to_end(&mut got)
+        .unwrap();
         assert_eq!(got, plain, "{ctx}");
     }
     assert!(seen.len() > 10, "only {} distinct cases", seen.len());

@@ -35,30 +35,37 @@ fn every_dovecot_241_cipher_container_decrypts_exactly() {
         // DecryptOptions::allow_ofb_cfb); CBC and GCM are not.
         let stream = h.cipher.is_hmac_stream_mode();
         assert_eq!(
-            Decryptor::new(&data[..], &ring).is_err(),
+            Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default()).is_err(),
             stream,
             "{}",
             r["file"]
         );
         let opts = DecryptOptions::default().allow_ofb_cfb(true);
         let mut out = Vec::new();
-        Decryptor::with_options(&data[..], &ring, &opts)
+        Decryptor::open(&data[..], &ring, &opts)
             .unwrap()
             .read_to_end(&mut out)
             .unwrap();
         assert_eq!(out, expected, "{}", r["file"]);
         let mut out = Vec::new();
-        Decryptor::verified_buffered_with_options(&data[..], &ring, 1 << 20, &opts)
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        Decryptor::open(
+            &data[..],
+            &ring,
+            &opts
+                .clone()
+                .verification(mailcrypt::Verification::Verified)
+                .buffer_limit(1 << 20),
+        )
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
         assert_eq!(out, expected, "{} verified", r["file"]);
         // A flipped body byte fails the HMAC / tag.
         let mut m = data.clone();
         let i = m.len() - 70;
         m[i] ^= 1;
         let mut out = Vec::new();
-        let res = Decryptor::with_options(&m[..], &ring, &opts).and_then(|mut d| {
+        let res = Decryptor::open(&m[..], &ring, &opts).and_then(|mut d| {
             d.read_to_end(&mut out)?;
             Ok(())
         });
@@ -102,7 +109,7 @@ fn every_known_cipher_round_trips_for_every_target_that_reads_it() {
                 }
                 let file = w.finish().unwrap();
                 let mut out = Vec::new();
-                Decryptor::with_options(&file[..], &ring, &opts)
+                Decryptor::open(&file[..], &ring, &opts)
                     .unwrap()
                     .read_to_end(&mut out)
                     .unwrap();
@@ -112,7 +119,8 @@ fn every_known_cipher_round_trips_for_every_target_that_reads_it() {
                     let Header::V2(h) = h else { panic!("v2") };
                     assert_eq!(h.cipher, c);
                     assert_eq!(
-                        Decryptor::new(&file[..], &ring).is_err(),
+                        Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+                            .is_err(),
                         c.is_hmac_stream_mode(),
                         "{algo}"
                     );
@@ -182,7 +190,7 @@ fn same_calg_round_trips_with_the_new_ciphers() {
         w.write_all(&data).unwrap();
         let file = w.finish().unwrap();
         let mut out = Vec::new();
-        Decryptor::with_options(&file[..], &ring, &opts)
+        Decryptor::open(&file[..], &ring, &opts)
             .unwrap()
             .read_to_end(&mut out)
             .unwrap();

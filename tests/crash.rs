@@ -100,8 +100,12 @@ fn check(dir: &Path, expect: &BTreeMap<PathBuf, Vec<u8>>, ring: &KeyRing, seen: 
                     if seen.lock().unwrap().contains(&key) {
                         continue;
                     }
-                    let mut d = Decryptor::new_verified(std::io::Cursor::new(&data), ring)
-                        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                    let mut d = Decryptor::open_seekable(
+                        std::io::Cursor::new(&data),
+                        ring,
+                        &mailcrypt::DecryptOptions::verified(),
+                    )
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
                     let mut out = Vec::new();
                     d.read_to_end(&mut out).unwrap();
                     assert_eq!(&out, *body, "{}", p.display());
@@ -261,8 +265,12 @@ fn check_mdbox(dir: &Path, expect: &BTreeMap<PathBuf, Vec<Vec<u8>>>, ring: &KeyR
             .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         assert_eq!(mails.len(), bodies.len(), "{}", p.display());
         for (m, body) in mails.iter().zip(bodies) {
-            let mut d = Decryptor::new_verified(m.open().unwrap(), ring)
-                .unwrap_or_else(|e| panic!("{}: {e}", m.display()));
+            let mut d = Decryptor::open_seekable(
+                m.open().unwrap(),
+                ring,
+                &mailcrypt::DecryptOptions::verified(),
+            )
+            .unwrap_or_else(|e| panic!("{}: {e}", m.display()));
             let mut out = Vec::new();
             d.read_to_end(&mut out).unwrap();
             assert_eq!(&out, body, "{}", m.display());

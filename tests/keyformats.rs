@@ -218,7 +218,12 @@ fn v1_public_keys() {
 fn v2_p256_unencrypted_restores_identically() {
     let s = key_string("v2-ec-p256-private-unencrypted.dovecot");
     let k = PrivateKey::from_dovecot_str(&s, None).unwrap();
-    assert_eq!(k.to_dovecot_string(None).unwrap().as_str(), s);
+    assert_eq!(
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        s
+    );
     let pk = k.public_key();
     assert_eq!(pk.canonical_id(), id(P256_ID));
     assert_eq!(
@@ -246,7 +251,9 @@ fn v2_p256_password() {
     assert_eq!(info.key_id, id(P256_ID));
     let k = PrivateKey::from_dovecot_str(&s, Some(b"This Is Sparta")).unwrap();
     assert_eq!(
-        k.to_dovecot_string(None).unwrap().as_str(),
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
         key_string("v2-ec-p256-private-unencrypted.dovecot")
     );
     assert!(matches!(
@@ -305,7 +312,9 @@ fn v2_aead_password_strings_from_dovecot_head() {
         );
         let k = PrivateKey::from_dovecot_str(&s, Some(b"password")).unwrap();
         assert_eq!(
-            k.to_dovecot_string(None).unwrap().as_str(),
+            k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+                .unwrap()
+                .as_str(),
             clear,
             "{cipher}"
         );
@@ -324,9 +333,19 @@ fn v2_p521_password_salt16() {
     let s = text("v2-ec-p521-private-password-salt16.dovecot");
     let k = PrivateKey::from_dovecot_str(&s, Some(b"password")).unwrap();
     let clear = key_string("v2-ec-p521-private-unencrypted.dovecot");
-    assert_eq!(k.to_dovecot_string(None).unwrap().as_str(), clear);
+    assert_eq!(
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        clear
+    );
     let k2 = PrivateKey::from_dovecot_str(&clear, None).unwrap();
-    assert_eq!(k2.to_dovecot_string(None).unwrap().as_str(), clear);
+    assert_eq!(
+        k2.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        clear
+    );
     assert_eq!(
         k2.public_key().canonical_id(),
         DovecotKeyInfo::parse(&clear).unwrap().key_id
@@ -418,7 +437,9 @@ fn raw_keys_store_as_dovecot_expects() {
     ]);
     let k = PrivateKey::from_bytes(&der, None).unwrap();
     assert_eq!(
-        k.to_dovecot_string(None).unwrap().as_str(),
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
         key_string("raw-ec-p256-private.expected.dovecot")
     );
 
@@ -445,7 +466,12 @@ fn strings_written_by_dovecot_2_3_21_1() {
         Some(b"This Is Sparta"),
     )
     .unwrap();
-    assert_eq!(k.to_dovecot_string(None).unwrap().as_str(), clear);
+    assert_eq!(
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        clear
+    );
 
     // 65-byte uncompressed PEER.
     let k = PrivateKey::from_dovecot_str_with_key(
@@ -453,7 +479,12 @@ fn strings_written_by_dovecot_2_3_21_1() {
         &own,
     )
     .unwrap();
-    assert_eq!(k.to_dovecot_string(None).unwrap().as_str(), clear);
+    assert_eq!(
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        clear
+    );
 
     // Encrypted to an RSA key (RSA-OAEP-SHA1 of a 16-byte secret): Dovecot
     // crashes on it, the format is fine.
@@ -465,7 +496,12 @@ fn strings_written_by_dovecot_2_3_21_1() {
         Some(id(RSA1024_ID))
     );
     let k = PrivateKey::from_dovecot_str_with_key(&s, &rsa).unwrap();
-    assert_eq!(k.to_dovecot_string(None).unwrap().as_str(), clear);
+    assert_eq!(
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        clear
+    );
 
     // Unpatched 2.3 on OpenSSL 3: uncompressed-point id as last field.
     let s = text("generated-2.3.21.1/gen23-openssl3-pem-private-stored.dovecot");
@@ -474,7 +510,12 @@ fn strings_written_by_dovecot_2_3_21_1() {
         id(P256_ID_UNCOMPRESSED)
     );
     let k = PrivateKey::from_dovecot_str(&s, None).unwrap();
-    assert_eq!(k.to_dovecot_string(None).unwrap().as_str(), clear);
+    assert_eq!(
+        k.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap()
+            .as_str(),
+        clear
+    );
     let s = text("generated-2.3.21.1/gen23-openssl3-pem-public-stored.dovecot");
     let p = PublicKey::from_dovecot_str(&s).unwrap();
     assert_eq!(p.canonical_id(), id(P256_ID));
@@ -781,9 +822,13 @@ fn jwk_rsa_inconsistent_crt_is_refused() {
 
 fn round_trip(k: &PrivateKey) {
     // Dovecot, clear and with a password.
-    let clear = k.to_dovecot_string(None).unwrap();
+    let clear = k
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+        .unwrap();
     same_key(&PrivateKey::from_dovecot_str(&clear, None).unwrap(), k);
-    let locked = k.to_dovecot_string(Some(b"s3cret")).unwrap();
+    let locked = k
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"s3cret"))
+        .unwrap();
     let info = DovecotKeyInfo::parse(&locked).unwrap();
     assert_eq!(info.encryption, DovecotKeyEncryption::Password);
     assert_eq!(info.key_id, k.public_key().canonical_id());
@@ -840,7 +885,9 @@ fn generated_ec_keys_round_trip() {
         round_trip(&k);
         // Key-encrypted to another EC key and to an RSA key.
         let user = PrivateKey::generate_ec(Curve::P256).unwrap();
-        let s = k.to_dovecot_string_for_key(user.public_key()).unwrap();
+        let s = k
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(user.public_key()))
+            .unwrap();
         let info = DovecotKeyInfo::parse(&s).unwrap();
         assert_eq!(
             info.encryption_key_id,
@@ -851,7 +898,9 @@ fn generated_ec_keys_round_trip() {
             &k,
         );
         let rsa = pem_key("rsa1024-private-pkcs8.pem");
-        let s = k.to_dovecot_string_for_key(rsa.public_key()).unwrap();
+        let s = k
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(rsa.public_key()))
+            .unwrap();
         same_key(
             &PrivateKey::from_dovecot_str_with_key(&s, &rsa).unwrap(),
             &k,
@@ -866,11 +915,15 @@ fn rsa_keys_round_trip() {
     assert_eq!(k.key_type(), KeyType::Rsa(2048));
     round_trip(&k);
     // RSA in Dovecot strings: DER PKCS#1.
-    let s = k.to_dovecot_string(None).unwrap();
+    let s = k
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+        .unwrap();
     assert!(s.starts_with("2:1.2.840.113549.1.1.1:0:3082"));
     // An RSA key encrypted to an EC key.
     let ec = pem_key("sample-v2.key.pem");
-    let s = k.to_dovecot_string_for_key(ec.public_key()).unwrap();
+    let s = k
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(ec.public_key()))
+        .unwrap();
     same_key(&PrivateKey::from_dovecot_str_with_key(&s, &ec).unwrap(), &k);
     assert!(PrivateKey::generate_rsa(1024).is_err());
     assert!(PrivateKey::generate_rsa(2049).is_err());
@@ -989,7 +1042,7 @@ fn every_mail_of_every_user_store_decrypts() {
             let expected = std::fs::read(dir.join(&row.plaintext)).unwrap();
             assert_eq!(sha256_hex(&expected), row.sha256, "{name}: manifest");
             assert_eq!(expected.len(), row.size, "{name}: manifest");
-            let mut dec = Decryptor::new(&data[..], &ring)
+            let mut dec = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default())
                 .unwrap_or_else(|e| panic!("{name}/{}: {e}", row.file));
             let m = dec.info().matched.clone().unwrap();
             assert_eq!(m.key_id.to_hex(), row.key_id, "{name}/{}", row.file);
@@ -1224,7 +1277,7 @@ fn private_keys_load_at_any_pem_line_width_and_with_crlf() {
                 let mut ring = KeyRing::new();
                 ring.add(k);
                 let mut plain = Vec::new();
-                Decryptor::new(&sealed[..], &ring)
+                Decryptor::open(&sealed[..], &ring, &mailcrypt::DecryptOptions::default())
                     .unwrap()
                     .read_to_end(&mut plain)
                     .unwrap();

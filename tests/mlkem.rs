@@ -38,14 +38,20 @@ fn encrypt(enc: &Encryptor, plain: &[u8]) -> Vec<u8> {
 }
 
 fn decrypt(data: &[u8], ring: &KeyRing) -> Result<Vec<u8>, String> {
-    let mut d = Decryptor::new(data, ring).map_err(|e| e.to_string())?;
+    let mut d = Decryptor::open(data, ring, &mailcrypt::DecryptOptions::default())
+        .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
 fn decrypt_verified(data: &[u8], ring: &KeyRing) -> Result<Vec<u8>, String> {
-    let mut d = Decryptor::new_verified(Cursor::new(data), ring).map_err(|e| e.to_string())?;
+    let mut d = Decryptor::open_seekable(
+        Cursor::new(data),
+        ring,
+        &mailcrypt::DecryptOptions::verified(),
+    )
+    .map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
@@ -115,7 +121,9 @@ fn dovecot_main_test_key_restores_in_every_string_form() {
     let id = key.public_key().canonical_id();
 
     // Unencrypted: 2:OID:0:<1632-byte expanded key>:id.
-    let clear = key.to_dovecot_string(None).unwrap();
+    let clear = key
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+        .unwrap();
     let fields: Vec<&str> = clear.split(':').collect();
     assert_eq!(fields.len(), 5);
     assert_eq!(fields[1], "2.16.840.1.101.3.4.4.1");
@@ -127,10 +135,17 @@ fn dovecot_main_test_key_restores_in_every_string_form() {
         ek.iter().map(|b| format!("{b:02x}")).collect::<String>()
     );
     let again = PrivateKey::from_dovecot_str(&clear, None).unwrap();
-    assert_eq!(again.to_dovecot_string(None).unwrap(), clear);
+    assert_eq!(
+        again
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap(),
+        clear
+    );
 
     // Password again (aes-256-ctr, as every Dovecot writes).
-    let locked = key.to_dovecot_string(Some(b"other")).unwrap();
+    let locked = key
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"other"))
+        .unwrap();
     assert!(locked.contains(":2:aes-256-ctr:"));
     let back = PrivateKey::from_dovecot_str(&locked, Some(b"other")).unwrap();
     assert_eq!(back.public_key().canonical_id(), id);
@@ -141,7 +156,9 @@ fn dovecot_main_test_key_restores_in_every_string_form() {
         mailcrypt::keys::DovecotKeyCipher::Aes256Gcm,
         mailcrypt::keys::DovecotKeyCipher::ChaCha20Poly1305,
     ] {
-        let s = key.to_dovecot_string_with_cipher(b"password", c).unwrap();
+        let s = key
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"password").cipher(c))
+            .unwrap();
         let f: Vec<&str> = s.split(':').collect();
         assert_eq!(f[3], c.name());
         assert_eq!(f[7].len(), 2 * (1632 + 16), "ciphertext ‖ tag");
@@ -156,14 +173,21 @@ fn dovecot_main_test_key_restores_in_every_string_form() {
     // PKCS#8 PEM (expanded key only: the seed is not in a Dovecot string).
     let pem = key.to_pem(PointForm::Compressed).unwrap();
     let from_pem = PrivateKey::from_bytes(pem.as_bytes(), None).unwrap();
-    assert_eq!(from_pem.to_dovecot_string(None).unwrap(), clear);
+    assert_eq!(
+        from_pem
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap(),
+        clear
+    );
 }
 
 #[test]
 fn tampered_key_strings_fail_with_typed_errors() {
     let priv_s = read(&format!("{DV}/v2-mlkem512-private-password.dovecot"));
     let key = PrivateKey::from_dovecot_str(&priv_s, Some(b"password")).unwrap();
-    let clear = key.to_dovecot_string(None).unwrap();
+    let clear = key
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+        .unwrap();
     let fields: Vec<&str> = clear.split(':').collect();
 
     // One flipped hex digit in the public part: the stored hash (and id) no
@@ -375,10 +399,14 @@ fn pkcs8_seed_expanded_and_both_forms_load() {
     );
 
     // Expanded key only (what a key without its seed gives).
-    let expanded = PrivateKey::from_dovecot_str(&key.to_dovecot_string(None).unwrap(), None)
-        .unwrap()
-        .to_pkcs8_der(PointForm::Compressed)
-        .unwrap();
+    let expanded = PrivateKey::from_dovecot_str(
+        &key.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap(),
+        None,
+    )
+    .unwrap()
+    .to_pkcs8_der(PointForm::Compressed)
+    .unwrap();
     assert_eq!(expanded.len(), der.len() - 70, "no seed, no SEQUENCE");
     assert_eq!(
         PrivateKey::from_bytes(&expanded, None)
@@ -452,7 +480,9 @@ fn key_encrypted_strings_to_and_from_ml_kem_keys() {
     // ciphertext), and an ML-KEM key stored under an EC key.
     let kem = PrivateKey::generate_ml_kem(MlKemParams::MlKem768).unwrap();
     let ec = PrivateKey::generate_ec(mailcrypt::keys::Curve::P384).unwrap();
-    let s = ec.to_dovecot_string_for_key(kem.public_key()).unwrap();
+    let s = ec
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(kem.public_key()))
+        .unwrap();
     let fields: Vec<&str> = s.split(':').collect();
     assert_eq!(fields.len(), 11);
     assert_eq!(fields[8].len(), 2 * 1088, "PEER is the KEM ciphertext");
@@ -467,7 +497,9 @@ fn key_encrypted_strings_to_and_from_ml_kem_keys() {
         Err(KeyError::DecryptionKeyRequired { .. })
     ));
 
-    let s = kem.to_dovecot_string_for_key(ec.public_key()).unwrap();
+    let s = kem
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(ec.public_key()))
+        .unwrap();
     let back = PrivateKey::from_dovecot_str_with_key(&s, &ec).unwrap();
     assert_eq!(
         back.public_key().canonical_id(),
@@ -591,7 +623,12 @@ fn regenerate_vectors() {
         );
         w(
             "private.dovecot",
-            &format!("{}\n", key.to_dovecot_string(None).unwrap().as_str()),
+            &format!(
+                "{}\n",
+                key.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+                    .unwrap()
+                    .as_str()
+            ),
         );
         w(
             "public.dovecot",

@@ -14,14 +14,19 @@ use mailcrypt::Decryptor;
 use mailcrypt::keys::KeyRing;
 
 fn streaming_ok(data: &[u8], ring: &KeyRing) -> Option<Vec<u8>> {
-    let mut d = Decryptor::new(data, ring).ok()?;
+    let mut d = Decryptor::open(data, ring, &mailcrypt::DecryptOptions::default()).ok()?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).ok()?;
     Some(out)
 }
 
 fn verified_ok(data: &[u8], ring: &KeyRing) -> Option<Vec<u8>> {
-    let mut d = Decryptor::new_verified(Cursor::new(data), ring).ok()?;
+    let mut d = Decryptor::open_seekable(
+        Cursor::new(data),
+        ring,
+        &mailcrypt::DecryptOptions::verified(),
+    )
+    .ok()?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).ok()?;
     Some(out)
@@ -59,7 +64,12 @@ fn mutate_all(path: &str, key: &str, skip: Option<std::ops::Range<usize>>) {
             );
             // Verified mode must fail before releasing anything.
             assert!(
-                Decryptor::new_verified(Cursor::new(&m), &ring).is_err(),
+                Decryptor::open_seekable(
+                    Cursor::new(&m),
+                    &ring,
+                    &mailcrypt::DecryptOptions::verified()
+                )
+                .is_err(),
                 "{path}: flip of byte {i} bit {bit} passed verification"
             );
             flips += 1;
@@ -244,19 +254,23 @@ fn stream_mode_flips_fail_except_the_documented_oid_flip() {
     assert!(streaming_ok(&data, &ring).is_none(), "refused by default");
     let opts = DecryptOptions::default().allow_ofb_cfb(true);
     let open = |m: &[u8]| -> Option<Vec<u8>> {
-        let mut d = Decryptor::with_options(m, &ring, &opts).ok()?;
+        let mut d = Decryptor::open(m, &ring, &opts).ok()?;
         let mut out = Vec::new();
         d.read_to_end(&mut out).ok()?;
         Some(out)
     };
     let verified = |m: &[u8]| {
-        Decryptor::verified_with_options(Cursor::new(m), &ring, &opts)
-            .and_then(|mut d| {
-                let mut out = Vec::new();
-                d.read_to_end(&mut out)?;
-                Ok(out)
-            })
-            .ok()
+        Decryptor::open_seekable(
+            Cursor::new(m),
+            &ring,
+            &opts.clone().verification(mailcrypt::Verification::Verified),
+        )
+        .and_then(|mut d| {
+            let mut out = Vec::new();
+            d.read_to_end(&mut out)?;
+            Ok(out)
+        })
+        .ok()
     };
     let plain = open(&data).expect("decrypts with the opt-in");
     // The cipher OID is the first field after the 18-byte fixed header;

@@ -9,7 +9,7 @@ use common::{kind, read_tsv, ring, root};
 use mailcrypt::{DecryptError, Decryptor};
 
 fn decrypt_all(data: &[u8], ring: &mailcrypt::keys::KeyRing) -> Result<Vec<u8>, DecryptError> {
-    let mut d = Decryptor::new(data, ring)?;
+    let mut d = Decryptor::open(data, ring, &mailcrypt::DecryptOptions::default())?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(DecryptError::from_io)?;
     Ok(out)
@@ -27,7 +27,11 @@ fn testkit_files_give_their_specific_errors() {
         let err = decrypt_all(&data, &ring).expect_err(&r["file"]);
         assert_eq!(kind(&err), expected, "{}: {err}", r["file"]);
         // Verified mode: the same error, raised before any byte is released.
-        let err = match Decryptor::new_verified(Cursor::new(&data), &ring) {
+        let err = match Decryptor::open_seekable(
+            Cursor::new(&data),
+            &ring,
+            &mailcrypt::DecryptOptions::verified(),
+        ) {
             Err(e) => e,
             Ok(mut d) => {
                 let mut out = Vec::new();
@@ -53,7 +57,7 @@ fn testkit_files_give_their_specific_errors() {
 fn wrong_key_error_lists_wanted_and_tried_ids() {
     let data = std::fs::read(root().join("vectors/dovecot/sample-v2.bin")).unwrap();
     let ring = ring(&[root().join("vectors/dovecot/sample-v1.key.pem")]);
-    let err = match Decryptor::new(&data[..], &ring) {
+    let err = match Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default()) {
         Err(e) => e,
         Ok(_) => panic!("opened with the wrong key"),
     };
@@ -134,7 +138,7 @@ fn require_integrity_refuses_v1_and_none() {
     for f in ["gen23-v1-p256.bin", "gen23-v2-none-cbc-p256.bin"] {
         let data =
             std::fs::read(root().join("vectors/dovecot/generated-2.3.21.1").join(f)).unwrap();
-        match Decryptor::with_options(&data[..], &ring, &opts) {
+        match Decryptor::open(&data[..], &ring, &opts) {
             Err(e) => assert_eq!(kind(&e), "NoIntegrity", "{f}"),
             Ok(_) => panic!("{f} accepted"),
         }
@@ -145,7 +149,11 @@ fn require_integrity_refuses_v1_and_none() {
 fn buffered_verified_mode_enforces_its_limit() {
     let ring = ring(&[root().join("vectors/dovecot/sample-v2.key.pem")]);
     let data = std::fs::read(root().join("vectors/dovecot/sample-v2.bin")).unwrap();
-    match Decryptor::new_verified_buffered(&data[..], &ring, 1000) {
+    match Decryptor::open(
+        &data[..],
+        &ring,
+        &mailcrypt::DecryptOptions::verified().buffer_limit(1000),
+    ) {
         Err(e) => assert_eq!(kind(&e), "BufferLimit"),
         Ok(_) => panic!("limit ignored"),
     }
@@ -156,7 +164,7 @@ fn errors_after_failure_stay_errors() {
     let dir = root().join("vectors/testkit");
     let data = std::fs::read(dir.join("tag-flipped.bin")).unwrap();
     let ring = ring(&[root().join("vectors/dovecot/sample-v2.key.pem")]);
-    let mut d = Decryptor::new(&data[..], &ring).unwrap();
+    let mut d = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap();
     let mut out = Vec::new();
     assert!(d.read_to_end(&mut out).is_err());
     // Reading again must not turn into a clean end of file.

@@ -276,7 +276,7 @@ proptest! {
 
     #[test]
     fn clear_private_key_strings_round_trip(key in private_key()) {
-        let s = key.to_dovecot_string(None).map_err(fail)?;
+        let s = key.to_dovecot_string(mailcrypt::keys::DovecotProtection::None).map_err(fail)?;
         let info = DovecotKeyInfo::parse(&s).map_err(fail)?;
         prop_assert_eq!(info.version, DovecotKeyVersion::V2);
         prop_assert_eq!(info.kind, DovecotKeyKind::Private);
@@ -285,7 +285,7 @@ proptest! {
         let back = PrivateKey::from_dovecot_str(&s, None).map_err(fail)?;
         same(&key, &back)?;
         // Byte-identical on re-serialisation; one trailing newline is fine.
-        let again = back.to_dovecot_string(None).map_err(fail)?;
+        let again = back.to_dovecot_string(mailcrypt::keys::DovecotProtection::None).map_err(fail)?;
         prop_assert_eq!(again.as_str(), s.as_str());
         let nl = format!("{}\n", s.as_str());
         same(&key, &PrivateKey::from_dovecot_str(&nl, None).map_err(fail)?)?;
@@ -299,7 +299,7 @@ proptest! {
         pw in bytes(0..40),
         flip in any::<prop::sample::Index>(),
     ) {
-        let s = key.to_dovecot_string(Some(&pw)).map_err(fail)?;
+        let s = key.to_dovecot_string(mailcrypt::keys::DovecotProtection::password(&pw)).map_err(fail)?;
         let info = DovecotKeyInfo::parse(&s).map_err(fail)?;
         prop_assert_eq!(info.encryption, DovecotKeyEncryption::Password);
         same(&key, &PrivateKey::from_dovecot_str(&s, Some(&pw)).map_err(fail)?)?;
@@ -321,7 +321,7 @@ proptest! {
 
     #[test]
     fn key_encrypted_strings_round_trip(key in private_key(), to in private_key()) {
-        let s = key.to_dovecot_string_for_key(to.public_key()).map_err(fail)?;
+        let s = key.to_dovecot_string(mailcrypt::keys::DovecotProtection::key(to.public_key())).map_err(fail)?;
         let info = DovecotKeyInfo::parse(&s).map_err(fail)?;
         prop_assert_eq!(info.encryption, DovecotKeyEncryption::Key);
         prop_assert_eq!(info.encryption_key_id, Some(to.public_key().canonical_id()));

@@ -30,10 +30,14 @@ fn decrypt(file: &[u8], key: PrivateKey) -> Vec<u8> {
     let mut ring = KeyRing::new();
     ring.add(key);
     let mut out = Vec::new();
-    Decryptor::new_verified(std::io::Cursor::new(file), &ring)
-        .unwrap()
-        .read_to_end(&mut out)
-        .unwrap();
+    Decryptor::open_seekable(
+        std::io::Cursor::new(file),
+        &ring,
+        &mailcrypt::DecryptOptions::verified(),
+    )
+    .unwrap()
+    .read_to_end(&mut out)
+    .unwrap();
     out
 }
 
@@ -309,9 +313,11 @@ fn dropped_writer_leaves_an_invalid_file() {
     let mut ring = KeyRing::new();
     ring.add(key);
     let mut plain = Vec::new();
-    let r = Decryptor::new(&out[..], &ring).and_then(|mut d| {
-        d.read_to_end(&mut plain)
-            .map_err(mailcrypt::DecryptError::from_io)
-    });
+    let r = Decryptor::open(&out[..], &ring, &mailcrypt::DecryptOptions::default()).and_then(
+        |mut d| {
+            d.read_to_end(&mut plain)
+                .map_err(mailcrypt::DecryptError::from_io)
+        },
+    );
     assert!(r.is_err());
 }

@@ -23,7 +23,7 @@ fn decrypt(file: &[u8], key: PrivateKey) -> Result<Vec<u8>, mailcrypt::DecryptEr
     let mut ring = KeyRing::new();
     ring.add(key);
     let mut out = Vec::new();
-    Decryptor::new(file, &ring)?.read_to_end(&mut out)?;
+    Decryptor::open(file, &ring, &mailcrypt::DecryptOptions::default())?.read_to_end(&mut out)?;
     Ok(out)
 }
 

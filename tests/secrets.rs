@@ -107,7 +107,7 @@ fn encrypt(key: &PrivateKey, algorithm: &str, plain: &[u8]) -> Vec<u8> {
 }
 
 fn decrypt_err(file: &[u8], ring: &KeyRing) -> DecryptError {
-    match Decryptor::new(file, ring) {
+    match Decryptor::open(file, ring, &mailcrypt::DecryptOptions::default()) {
         Err(e) => e,
         Ok(mut d) => {
             let mut out = Vec::new();
@@ -130,7 +130,9 @@ fn no_key_material_in_debug_or_display_output() {
 
     // The secrets are where the test expects them (so that the checks below
     // look for the right bytes).
-    let clear = ec.to_dovecot_string(None).expect("string");
+    let clear = ec
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+        .expect("string");
     let scalar_hex: String = scalar.iter().map(|b| format!("{b:02x}")).collect();
     assert!(clear.contains(&scalar_hex));
 
@@ -158,7 +160,8 @@ fn no_key_material_in_debug_or_display_output() {
         (&rsa, "aes-128-gcm-sha1"),
     ] {
         let file = encrypt(key, alg, &plain);
-        let mut d = Decryptor::new(&file[..], &ring).expect("opens");
+        let mut d = Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
+            .expect("opens");
         note("ContainerInfo Debug", format!("{:?}", d.info()));
         let mut out = Vec::new();
         d.read_to_end(&mut out).expect("decrypts");
@@ -174,7 +177,11 @@ fn no_key_material_in_debug_or_display_output() {
             let mut bad = file.clone();
             bad[at] ^= 0x04;
             note("DecryptError", both(&decrypt_err(&bad, &ring)));
-            if let Err(e) = Decryptor::new_verified(Cursor::new(&bad), &ring) {
+            if let Err(e) = Decryptor::open_seekable(
+                Cursor::new(&bad),
+                &ring,
+                &mailcrypt::DecryptOptions::verified(),
+            ) {
                 note("DecryptError (verified)", both(&e));
             }
         }
@@ -216,7 +223,9 @@ fn no_key_material_in_debug_or_display_output() {
         "KeyError (short MPI)",
         both(&PrivateKey::from_dovecot_str(&short, None).unwrap_err()),
     );
-    let locked = ec.to_dovecot_string(Some(PASSWORD)).expect("locked");
+    let locked = ec
+        .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(PASSWORD))
+        .expect("locked");
     note(
         "KeyError (wrong password)",
         both(&PrivateKey::from_dovecot_str(&locked, Some(b"nope")).unwrap_err()),
@@ -333,18 +342,29 @@ fn verified_mode_releases_nothing_of_a_tampered_multi_chunk_file() {
             let ctx = format!("{alg}, {what}");
             // Verified, seekable: the constructor fails.
             assert!(
-                Decryptor::new_verified(Cursor::new(bad), &ring).is_err(),
+                Decryptor::open_seekable(
+                    Cursor::new(bad),
+                    &ring,
+                    &mailcrypt::DecryptOptions::verified()
+                )
+                .is_err(),
                 "{ctx}: verified mode accepted the file"
             );
             // Verified, buffered: the constructor fails too.
             assert!(
-                Decryptor::new_verified_buffered(&bad[..], &ring, 1 << 20).is_err(),
+                Decryptor::open(
+                    &bad[..],
+                    &ring,
+                    &mailcrypt::DecryptOptions::verified().buffer_limit(1 << 20)
+                )
+                .is_err(),
                 "{ctx}: buffered verified mode accepted the file"
             );
             // Streaming: plaintext flows (possibly all of it: only the
             // trailer is held back), but the end is an error, never a clean
             // end of file, and it stays an error.
-            let mut d = Decryptor::new(&bad[..], &ring).expect("header is intact");
+            let mut d = Decryptor::open(&bad[..], &ring, &mailcrypt::DecryptOptions::default())
+                .expect("header is intact");
             let mut buf = vec![0u8; 8192];
             let mut released = 0usize;
             let err = loop {
@@ -366,10 +386,14 @@ fn verified_mode_releases_nothing_of_a_tampered_multi_chunk_file() {
         }
         // The undamaged file still decrypts in every mode.
         let mut out = Vec::new();
-        Decryptor::new_verified(Cursor::new(&file), &ring)
-            .unwrap()
-            .read_to_end(&mut out)
-            .unwrap();
+        Decryptor::open_seekable(
+            Cursor::new(&file),
+            &ring,
+            &mailcrypt::DecryptOptions::verified(),
+        )
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
         assert!(out == plain, "{alg}: verified output differs");
     }
 }
@@ -385,11 +409,19 @@ fn verified_mode_reports_cbc_length_and_padding_errors_before_releasing() {
         ("none-cbc-truncated.bin", "TruncatedBody"),
     ] {
         let data = std::fs::read(dir.join(file)).unwrap();
-        match Decryptor::new_verified(Cursor::new(&data), &ring) {
+        match Decryptor::open_seekable(
+            Cursor::new(&data),
+            &ring,
+            &mailcrypt::DecryptOptions::verified(),
+        ) {
             Ok(_) => panic!("{file}: verified mode accepted it"),
             Err(e) => assert_eq!(common::kind(&e), expected, "{file}: {e}"),
         }
-        match Decryptor::new_verified_buffered(&data[..], &ring, 1 << 20) {
+        match Decryptor::open(
+            &data[..],
+            &ring,
+            &mailcrypt::DecryptOptions::verified().buffer_limit(1 << 20),
+        ) {
             Ok(_) => panic!("{file}: buffered verified mode accepted it"),
             Err(e) => assert_eq!(common::kind(&e), expected, "{file}: {e}"),
         }

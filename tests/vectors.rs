@@ -42,23 +42,34 @@ fn every_vector_decrypts_exactly_in_every_mode() {
         let opts = mailcrypt::DecryptOptions::default().allow_ofb_cfb(c.ofb_cfb);
 
         let streamed = read_in_pieces(
-            Decryptor::with_options(&data[..], &ring, &opts)
-                .unwrap_or_else(|e| panic!("{ctx}: {e}")),
+            Decryptor::open(&data[..], &ring, &opts).unwrap_or_else(|e| panic!("{ctx}: {e}")),
             4096,
         )
         .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         assert_eq!(streamed, expected, "{ctx}: streaming");
 
         let verified = read_in_pieces(
-            Decryptor::verified_with_options(Cursor::new(&data), &ring, &opts)
-                .unwrap_or_else(|e| panic!("{ctx}: {e}")),
+            Decryptor::open_seekable(
+                Cursor::new(&data),
+                &ring,
+                &opts.clone().verification(mailcrypt::Verification::Verified),
+            )
+            .unwrap_or_else(|e| panic!("{ctx}: {e}")),
             777,
         )
         .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         assert_eq!(verified, expected, "{ctx}: verified");
 
         let buffered = read_in_pieces(
-            Decryptor::verified_buffered_with_options(&data[..], &ring, 1 << 30, &opts).unwrap(),
+            Decryptor::open(
+                &data[..],
+                &ring,
+                &opts
+                    .clone()
+                    .verification(mailcrypt::Verification::Verified)
+                    .buffer_limit(1 << 30),
+            )
+            .unwrap(),
             1,
         )
         .unwrap();
@@ -71,7 +82,7 @@ fn sample_v2_reads_with_growing_buffer() {
     // test-stream.c test_read_increment: 500, 501, ... byte reads.
     let data = std::fs::read("vectors/dovecot/sample-v2.bin").unwrap();
     let ring = ring(&["vectors/dovecot/sample-v2.key.pem".into()]);
-    let mut d = Decryptor::new(&data[..], &ring).unwrap();
+    let mut d = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap();
     let mut total = 0;
     let mut size = 500;
     loop {
@@ -95,18 +106,18 @@ fn both_key_id_conventions_open_with_the_same_pem_key() {
     )
     .unwrap();
     let patched = std::fs::read("vectors/dovecot/sample-v2.bin").unwrap();
-    let d = Decryptor::new(&unpatched[..], &ring).unwrap();
+    let d = Decryptor::open(&unpatched[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap();
     assert_eq!(
         d.info().matched.as_ref().unwrap().convention,
         IdConvention::SpkiUncompressed
     );
-    let d = Decryptor::new(&patched[..], &ring).unwrap();
+    let d = Decryptor::open(&patched[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap();
     assert_eq!(
         d.info().matched.as_ref().unwrap().convention,
         IdConvention::SpkiCompressed
     );
     let v1 = std::fs::read("vectors/dovecot/generated-2.3.21.1/gen23-v1-p256.bin").unwrap();
-    let d = Decryptor::new(&v1[..], &ring).unwrap();
+    let d = Decryptor::open(&v1[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap();
     assert_eq!(
         d.info().matched.as_ref().unwrap().convention,
         IdConvention::V1
@@ -128,7 +139,7 @@ fn oracle_vectors_cover_every_build_and_id_convention() {
             .join("vectors/oracle")
             .join(&r["key_dir"])
             .join("private.pem")]);
-        let d = Decryptor::new(&data[..], &ring).unwrap();
+        let d = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default()).unwrap();
         let conv = d.info().matched.as_ref().unwrap().convention;
         // The manifest's key_id_form column comes from the oracle's own
         // stdlib parser (dcrypt-header.py), independent of mailcrypt.

@@ -48,7 +48,8 @@ fn every_dovecot_241_x25519_x448_container_decrypts_exactly() {
         let expected = std::fs::read(xv().join(&r["plaintext"])).unwrap();
         assert_eq!(sha256_hex(&expected), r["plaintext_sha256"]);
         let ring = ring(&[xv().join(&r["key_dir"]).join("private.pem")]);
-        let mut dec = Decryptor::new(&data[..], &ring).unwrap_or_else(|e| panic!("{file:?}: {e}"));
+        let mut dec = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default())
+            .unwrap_or_else(|e| panic!("{file:?}: {e}"));
         if r["key_id"] != "-" {
             let m = dec.info().matched.clone().unwrap();
             assert_eq!(m.key_id.to_hex(), r["key_id"], "{}", r["file"]);
@@ -220,7 +221,7 @@ fn dovecot_key_strings_of_the_v24_x25519_x448_stores_load() {
             assert_eq!(sha256_hex(&data), r["file_sha256"], "{store}");
             let expected = std::fs::read(dir.join(&r["plaintext"])).unwrap();
             assert_eq!(sha256_hex(&expected), r["plaintext_sha256"], "{store}");
-            let mut dec = Decryptor::new(&data[..], &ring)
+            let mut dec = Decryptor::open(&data[..], &ring, &mailcrypt::DecryptOptions::default())
                 .unwrap_or_else(|e| panic!("{store}/{}: {e}", r["maildir_file"]));
             let m = dec.info().matched.clone().unwrap();
             assert_eq!(m.key_id.to_hex(), folder_id, "{store}");
@@ -231,17 +232,23 @@ fn dovecot_key_strings_of_the_v24_x25519_x448_stores_load() {
             assert_eq!(out, expected, "{store}/{}", r["maildir_file"]);
         }
         // Our own strings: password-protected and key-encrypted, read back.
-        let locked = user.to_dovecot_string(Some(b"pw")).unwrap();
+        let locked = user
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"pw"))
+            .unwrap();
         assert!(locked.starts_with(&format!("2:{oid}:2:aes-256-ctr:")));
         let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw")).unwrap();
         assert_eq!(again.public_key().canonical_id().to_hex(), user_id);
-        let wrapped = folder.to_dovecot_string_for_key(user.public_key()).unwrap();
+        let wrapped = folder
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::key(user.public_key()))
+            .unwrap();
         let peer = wrapped.split(':').nth(8).unwrap();
         assert_eq!(peer.len(), 2 * raw_len, "raw ephemeral key");
         let again = PrivateKey::from_dovecot_str_with_key(&wrapped, &user).unwrap();
         assert_eq!(again.public_key().canonical_id().to_hex(), folder_id);
         // Unencrypted: the raw private key bytes.
-        let plain = folder.to_dovecot_string(None).unwrap();
+        let plain = folder
+            .to_dovecot_string(mailcrypt::keys::DovecotProtection::None)
+            .unwrap();
         assert_eq!(plain.split(':').nth(3).unwrap().len(), 2 * raw_len);
     }
 }
@@ -258,7 +265,7 @@ fn round_trip(key: &PrivateKey, algo: &str, data: &[u8]) -> Vec<u8> {
     let pem = key.to_pem(PointForm::Compressed).unwrap();
     ring.add(PrivateKey::from_bytes(pem.as_bytes(), None).unwrap());
     let mut out = Vec::new();
-    Decryptor::new(&file[..], &ring)
+    Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default())
         .unwrap()
         .read_to_end(&mut out)
         .unwrap();
@@ -322,11 +329,11 @@ fn wrong_x25519_key_does_not_open_the_file() {
     let file = std::fs::read(xv().join("enc/v24/x25519/33b.v2-aead.bin")).unwrap();
     let mut ring = KeyRing::new();
     ring.add(PrivateKey::generate_x25519().unwrap());
-    assert!(Decryptor::new(&file[..], &ring).is_err());
+    assert!(Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default()).is_err());
     // An X448 key whose id is forced to match cannot open an X25519 recipient either:
     // the 32-byte ephemeral key is refused cleanly.
     let x448 = std::fs::read(xv().join("keys/x448/private.pem")).unwrap();
     let mut ring = KeyRing::new();
     ring.add(PrivateKey::from_bytes(&x448, None).unwrap());
-    assert!(Decryptor::new(&file[..], &ring).is_err());
+    assert!(Decryptor::open(&file[..], &ring, &mailcrypt::DecryptOptions::default()).is_err());
 }

@@ -20,7 +20,7 @@ fn check_private(key: &PrivateKey, info: Option<&DovecotKeyInfo>) {
             "a loaded key does not carry the id stored in its string"
         );
     }
-    let clear = match key.to_dovecot_string(None) {
+    let clear = match key.to_dovecot_string(mailcrypt::keys::DovecotProtection::None) {
         Ok(s) => s,
         Err(e) => panic!("a loaded key does not serialise: {e}"),
     };
@@ -29,7 +29,7 @@ fn check_private(key: &PrivateKey, info: Option<&DovecotKeyInfo>) {
         Err(e) => panic!("a serialised private key does not load: {e}"),
     }
     let pw = b"fuzz";
-    let locked = match key.to_dovecot_string(Some(pw)) {
+    let locked = match key.to_dovecot_string(mailcrypt::keys::DovecotProtection::password(pw)) {
         Ok(s) => s,
         Err(e) => panic!("password serialisation failed: {e}"),
     };

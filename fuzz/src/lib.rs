@@ -125,16 +125,16 @@ pub fn options() -> DecryptOptions {
 
 /// Streaming mode over a plain `&[u8]` reader.
 pub fn streaming(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
-    outcome(Decryptor::with_options(data, ring, &options()), piece)
+    outcome(Decryptor::open(data, ring, &options()), piece)
 }
 
-/// Streaming mode through `Decryptor::buf_read_with_options` (decrypting
+/// Streaming mode through `Decryptor::use_source_buffer` (decrypting
 /// from the source's buffer) over a `BufReader` of capacity `cap`, so the
 /// source's buffer ends at every offset relative to the trailer.
 pub fn streaming_buf_read(data: &[u8], ring: &KeyRing, piece: usize, cap: usize) -> Outcome {
     let src = std::io::BufReader::with_capacity(cap.max(1), data);
     outcome(
-        Decryptor::buf_read_with_options(src, ring, &options()),
+        Decryptor::open(src, ring, &options()).map(Decryptor::use_source_buffer),
         piece,
     )
 }
@@ -163,7 +163,13 @@ fn outcome<R: Read>(opened: Result<Decryptor<R>, DecryptError>, piece: usize) ->
 /// Verified mode over a seekable reader.
 pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
     outcome(
-        Decryptor::verified_with_options(Cursor::new(data), ring, &options()),
+        Decryptor::open_seekable(
+            Cursor::new(data),
+            ring,
+            &options()
+                .clone()
+                .verification(mailcrypt::Verification::Verified),
+        ),
         piece,
     )
 }
@@ -171,7 +177,14 @@ pub fn verified(data: &[u8], ring: &KeyRing, piece: usize) -> Outcome {
 /// Verified mode over a non-seekable reader, buffered in memory.
 pub fn verified_buffered(data: &[u8], ring: &KeyRing, piece: usize, limit: u64) -> Outcome {
     outcome(
-        Decryptor::verified_buffered_with_options(data, ring, limit, &options()),
+        Decryptor::open(
+            data,
+            ring,
+            &options()
+                .clone()
+                .verification(mailcrypt::Verification::Verified)
+                .buffer_limit(limit),
+        ),
         piece,
     )
 }

@@ -74,9 +74,23 @@ fn no_key(py: Python<'_>, msg: String, wanted: &[KeyId], search: Option<&KeySear
     }
 }
 
+/// An error and its `source()` chain, as one message ("a: b: c"); the
+/// library's errors either display a cause or return it as the source,
+/// never both, so nothing is printed twice.
+fn chain_message(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg.push_str(": ");
+        msg.push_str(&c.to_string());
+        cause = c.source();
+    }
+    msg
+}
+
 /// The exception for a failed decryption.
 pub fn decrypt_err(py: Python<'_>, e: DecryptError) -> PyErr {
-    let msg = e.to_string();
+    let msg = chain_message(&e);
     match e {
         DecryptError::Format(_)
         | DecryptError::Unwrap { .. }
@@ -101,7 +115,7 @@ pub fn decrypt_err(py: Python<'_>, e: DecryptError) -> PyErr {
 
 /// The exception for a key that could not be loaded.
 pub fn key_err(py: Python<'_>, e: KeyError) -> PyErr {
-    let msg = e.to_string();
+    let msg = chain_message(&e);
     match e {
         KeyError::UnknownFormat(_) | KeyError::Invalid(_) | KeyError::IdMismatch { .. } => {
             MalformedError::new_err(msg)
@@ -116,7 +130,7 @@ pub fn key_err(py: Python<'_>, e: KeyError) -> PyErr {
 
 /// The exception for a failed encryption.
 pub fn encrypt_err(py: Python<'_>, e: EncryptError) -> PyErr {
-    let msg = e.to_string();
+    let msg = chain_message(&e);
     match e {
         EncryptError::Unsupported(_) => UnsupportedError::new_err(msg),
         EncryptError::Key(k) => key_err(py, k),

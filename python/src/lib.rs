@@ -18,7 +18,9 @@ use mailcrypt::container::Header;
 use mailcrypt::keys::{
     AttributeFile, KeyRing as Ring, PointForm, PrivateKey, PublicKey, UserKeyStore,
 };
-use mailcrypt::{DecryptError, DecryptOptions, Decryptor, Encryptor, KeyError, Target};
+use mailcrypt::{
+    DecryptError, DecryptOptions, Decryptor, Encryptor, KeyError, Target, Verification,
+};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -378,12 +380,18 @@ fn _decrypt<'py>(
         let bytes: &[u8] = &data;
         let mut out = Vec::new();
         if verified {
-            let dec = Decryptor::verified_with_options(Cursor::new(bytes), ring, &opts)
-                .map_err(io_from)?
-                .use_source_buffer();
+            let dec = Decryptor::open_seekable(
+                Cursor::new(bytes),
+                ring,
+                &opts.clone().verification(Verification::Verified),
+            )
+            .map_err(io_from)?
+            .use_source_buffer();
             drain(dec, &mut out, decompress)?;
         } else {
-            let dec = Decryptor::buf_read_with_options(bytes, ring, &opts).map_err(io_from)?;
+            let dec = Decryptor::open(bytes, ring, &opts)
+                .map_err(io_from)?
+                .use_source_buffer();
             drain(dec, &mut out, decompress)?;
         }
         Ok(out)
@@ -423,49 +431,33 @@ fn drain(mut src: impl Read, out: &mut impl io::Write, decompress: bool) -> io::
     Ok(total)
 }
 
-/// A decryptor over any source: streaming or verified from the source
-/// itself, or verified from a buffered copy of a non-seekable source.
-enum Dec {
-    Source(Decryptor<BufReader<Input>>),
-    Buffered(Decryptor<Cursor<Vec<u8>>>),
-}
+/// A decryptor over any source: streaming, or verified from the source
+/// itself (seekable) or from a buffered copy of it.
+type Dec = Decryptor<BufReader<Input>>;
 
-impl Dec {
-    fn open(
-        input: Input,
-        seekable: bool,
-        ring: &Ring,
-        verified: bool,
-        max_buffer: u64,
-        opts: &DecryptOptions,
-    ) -> Result<Dec, DecryptError> {
-        let src = BufReader::with_capacity(CHUNK, input);
-        Ok(match (verified, seekable) {
-            (false, _) => Dec::Source(Decryptor::buf_read_with_options(src, ring, opts)?),
-            (true, true) => {
-                Dec::Source(Decryptor::verified_with_options(src, ring, opts)?.use_source_buffer())
-            }
-            (true, false) => Dec::Buffered(Decryptor::verified_buffered_with_options(
-                src, ring, max_buffer, opts,
-            )?),
+fn open_source(
+    input: Input,
+    seekable: bool,
+    ring: &Ring,
+    verified: bool,
+    max_buffer: u64,
+    opts: &DecryptOptions,
+) -> Result<Dec, DecryptError> {
+    let src = BufReader::with_capacity(CHUNK, input);
+    let opts = opts
+        .clone()
+        .verification(if verified {
+            Verification::Verified
+        } else {
+            Verification::Streaming
         })
-    }
-
-    fn info(&self) -> &mailcrypt::ContainerInfo {
-        match self {
-            Dec::Source(d) => d.info(),
-            Dec::Buffered(d) => d.info(),
-        }
-    }
-}
-
-impl Read for Dec {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Dec::Source(d) => d.read(buf),
-            Dec::Buffered(d) => d.read(buf),
-        }
-    }
+        .buffer_limit(max_buffer);
+    let dec = if seekable {
+        Decryptor::open_seekable(src, ring, &opts)?
+    } else {
+        Decryptor::open(src, ring, &opts)?
+    };
+    Ok(dec.use_source_buffer())
 }
 
 /// Open a source for decryption (detached), or raise.
@@ -480,7 +472,7 @@ fn open_dec(
     let input = Input::from_py(source)?;
     let seekable = input.seekable(py);
     with_ring(py, ring, |ring| {
-        Dec::open(input, seekable, ring, verified, max_buffer, opts)
+        open_source(input, seekable, ring, verified, max_buffer, opts)
     })?
     .map_err(|e| decrypt_err(py, e))
 }
@@ -725,12 +717,18 @@ fn _inspect<'py>(
     if let Some(ring) = ring {
         let opened = match bytes_arg(source)? {
             Some(b) => with_ring(py, ring.get(), |ring| {
-                Decryptor::new(&b[..], ring).map(|d| d.info().matched.clone())
+                Decryptor::open(&b[..], ring, &mailcrypt::DecryptOptions::default())
+                    .map(|d| d.info().matched.clone())
             })?,
             None => {
                 let input = Input::from_py(source)?;
                 with_ring(py, ring.get(), |ring| {
-                    Decryptor::new(BufReader::new(input), ring).map(|d| d.info().matched.clone())
+                    Decryptor::open(
+                        BufReader::new(input),
+                        ring,
+                        &mailcrypt::DecryptOptions::default(),
+                    )
+                    .map(|d| d.info().matched.clone())
                 })?
             }
         };

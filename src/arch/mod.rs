@@ -15,7 +15,7 @@
 //!   scalar `mulx` Poly1305 stitched into its rounds), used by
 //!   `stream::cipher`.
 //! * [`sha256`]: SHA-NI chains for PBKDF2-HMAC-SHA-256 and Dovecot's
-//!   SHA-256 key check, used by `wrap::sha256_chain`.
+//!   SHA-256 key check, used by `primitives::sha256_chain`.
 //!
 //! Every `unsafe` block carries a `// SAFETY:` note.
 //!
@@ -47,7 +47,7 @@ pub(crate) const STACK_WIPE: usize = 8 * 1024;
 /// the PBKDF2/key-check chains on the portable RustCrypto path.
 pub(crate) const FORCE_PORTABLE_ENV: &str = "MAILCRYPT_FORCE_PORTABLE";
 
-/// Whether the dispatchers (`stream::cipher`, `wrap::sha256_chain`) may
+/// Whether the dispatchers (`stream::cipher`, `primitives::sha256_chain`) may
 /// pick a kernel at all: false when `MAILCRYPT_FORCE_PORTABLE=1`. Read
 /// once per process, so one process never mixes the paths because the
 /// environment changed under it. Each kernel still checks the CPU itself.

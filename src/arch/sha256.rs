@@ -7,7 +7,7 @@
 //! output blocks (48 bytes need two) are independent, so their rounds are
 //! interleaved to hide `sha256rnds2`'s latency. `examples/throughput.rs`
 //! prints `part-pbkdf2-*` and `part-key-check-*` against the `pbkdf2`/`sha2`
-//! crates; the differential tests are in `wrap::sha256_chain`.
+//! crates; the differential tests are in `primitives::sha256_chain`.
 use super::STACK_WIPE;
 use zeroize::Zeroize;
 

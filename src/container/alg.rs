@@ -128,21 +128,6 @@ pub enum HashAlg {
     Unknown(Vec<u8>),
 }
 
-const NIST_AES: [u8; 8] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01];
-const NIST_HASH: [u8; 8] = [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02];
-const CHACHA_OID: [u8; 11] = [
-    0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x03, 0x12,
-];
-const SHA1_OID: [u8; 5] = [0x2b, 0x0e, 0x03, 0x02, 0x1a];
-/// 1.2.840.113549.2.5
-const MD5_OID: [u8; 8] = [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05];
-
-fn with_prefix(prefix: &[u8], last: u8) -> Vec<u8> {
-    let mut v = prefix.to_vec();
-    v.push(last);
-    v
-}
-
 /// Wrap OID content bytes as DER (tag 0x06, short-form length).
 pub(crate) fn oid_der(content: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(content.len() + 2);
@@ -193,69 +178,11 @@ pub(crate) fn oid_text(content: &[u8]) -> String {
 }
 
 impl CipherAlg {
-    /// Every cipher whose OID mailcrypt knows.
-    pub const KNOWN: [CipherAlg; 45] = [
-        CipherAlg::Aes128Gcm,
-        CipherAlg::Aes192Gcm,
-        CipherAlg::Aes256Gcm,
-        CipherAlg::Aes128Cbc,
-        CipherAlg::Aes192Cbc,
-        CipherAlg::Aes256Cbc,
-        CipherAlg::Aes256Ofb,
-        CipherAlg::Aes256Cfb,
-        CipherAlg::ChaCha20Poly1305,
-        CipherAlg::Aes128Ofb,
-        CipherAlg::Aes128Cfb,
-        CipherAlg::Aes192Ofb,
-        CipherAlg::Aes192Cfb,
-        CipherAlg::Camellia128Cbc,
-        CipherAlg::Camellia128Ofb,
-        CipherAlg::Camellia128Cfb,
-        CipherAlg::Camellia128Ctr,
-        CipherAlg::Camellia192Cbc,
-        CipherAlg::Camellia192Ofb,
-        CipherAlg::Camellia192Cfb,
-        CipherAlg::Camellia192Ctr,
-        CipherAlg::Camellia256Cbc,
-        CipherAlg::Camellia256Ofb,
-        CipherAlg::Camellia256Cfb,
-        CipherAlg::Camellia256Ctr,
-        CipherAlg::Aria128Cbc,
-        CipherAlg::Aria128Cfb,
-        CipherAlg::Aria128Ofb,
-        CipherAlg::Aria128Ctr,
-        CipherAlg::Aria128Gcm,
-        CipherAlg::Aria192Cbc,
-        CipherAlg::Aria192Cfb,
-        CipherAlg::Aria192Ofb,
-        CipherAlg::Aria192Ctr,
-        CipherAlg::Aria192Gcm,
-        CipherAlg::Aria256Cbc,
-        CipherAlg::Aria256Cfb,
-        CipherAlg::Aria256Ofb,
-        CipherAlg::Aria256Ctr,
-        CipherAlg::Aria256Gcm,
-        CipherAlg::Sm4Cbc,
-        CipherAlg::Sm4Ofb,
-        CipherAlg::Sm4Cfb,
-        CipherAlg::Sm4Ctr,
-        CipherAlg::DesEde3Cbc,
-    ];
-
     /// The OID content bytes.
     pub fn oid_content(&self) -> Vec<u8> {
         match self {
-            CipherAlg::Aes128Gcm => with_prefix(&NIST_AES, 0x06),
-            CipherAlg::Aes192Gcm => with_prefix(&NIST_AES, 0x1a),
-            CipherAlg::Aes256Gcm => with_prefix(&NIST_AES, 0x2e),
-            CipherAlg::Aes128Cbc => with_prefix(&NIST_AES, 0x02),
-            CipherAlg::Aes192Cbc => with_prefix(&NIST_AES, 0x16),
-            CipherAlg::Aes256Cbc => with_prefix(&NIST_AES, 0x2a),
-            CipherAlg::Aes256Ofb => with_prefix(&NIST_AES, 0x2b),
-            CipherAlg::Aes256Cfb => with_prefix(&NIST_AES, 0x2c),
-            CipherAlg::ChaCha20Poly1305 => CHACHA_OID.to_vec(),
             CipherAlg::Unknown(c) => c.clone(),
-            other => other.spec().map(|s| s.oid.to_vec()).unwrap_or_default(),
+            known => known.row().oid.to_vec(),
         }
     }
 
@@ -266,62 +193,36 @@ impl CipherAlg {
 
     /// Map OID content bytes to a cipher.
     pub fn from_oid_content(content: &[u8]) -> CipherAlg {
-        Self::KNOWN
+        SPECS
             .iter()
-            .find(|c| c.oid_content() == content)
-            .cloned()
-            .unwrap_or_else(|| CipherAlg::Unknown(content.to_vec()))
+            .find(|s| s.oid == content)
+            .map_or_else(|| CipherAlg::Unknown(content.to_vec()), |s| s.alg.clone())
     }
 
     /// Dovecot's (OpenSSL's) name, e.g. `aes-256-gcm`.
     pub fn name(&self) -> String {
         match self {
-            CipherAlg::Aes128Gcm => "aes-128-gcm".into(),
-            CipherAlg::Aes192Gcm => "aes-192-gcm".into(),
-            CipherAlg::Aes256Gcm => "aes-256-gcm".into(),
-            CipherAlg::Aes128Cbc => "aes-128-cbc".into(),
-            CipherAlg::Aes192Cbc => "aes-192-cbc".into(),
-            CipherAlg::Aes256Cbc => "aes-256-cbc".into(),
-            CipherAlg::Aes256Ofb => "aes-256-ofb".into(),
-            CipherAlg::Aes256Cfb => "aes-256-cfb".into(),
-            CipherAlg::ChaCha20Poly1305 => "chacha20-poly1305".into(),
             CipherAlg::Unknown(c) => format!("unknown OID {}", oid_text(c)),
-            other => other.spec().map(|s| s.name).unwrap_or_default().into(),
+            known => known.row().name.into(),
         }
     }
 
     /// Parse a Dovecot cipher name.
     pub fn from_name(name: &str) -> Option<CipherAlg> {
-        Self::KNOWN
+        SPECS
             .iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
-            .cloned()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.alg.clone())
     }
 
     /// Key and IV (nonce) lengths in bytes, as OpenSSL defines them.
     pub fn key_iv_len(&self) -> Option<(usize, usize)> {
-        Some(match self {
-            CipherAlg::Aes128Gcm => (16, 12),
-            CipherAlg::Aes192Gcm => (24, 12),
-            CipherAlg::Aes256Gcm => (32, 12),
-            CipherAlg::Aes128Cbc => (16, 16),
-            CipherAlg::Aes192Cbc => (24, 16),
-            CipherAlg::Aes256Cbc | CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb => (32, 16),
-            CipherAlg::ChaCha20Poly1305 => (32, 12),
-            CipherAlg::Unknown(_) => return None,
-            other => other.spec().map(|s| (s.key_len, s.iv_len))?,
-        })
+        self.spec().map(|s| (s.key_len, s.iv_len))
     }
 
     /// Whether the cipher is an AEAD (tag appended to the body).
     pub fn is_aead(&self) -> bool {
-        matches!(
-            self,
-            CipherAlg::Aes128Gcm
-                | CipherAlg::Aes192Gcm
-                | CipherAlg::Aes256Gcm
-                | CipherAlg::ChaCha20Poly1305
-        ) || self.spec().is_some_and(|s| s.mode == Mode::Gcm)
+        self.spec().is_some_and(|s| s.mode.is_aead())
     }
 
     /// Whether the body is a stream mode of a block cipher in HMAC mode
@@ -330,14 +231,19 @@ impl CipherAlg {
     /// authenticated, so reading them is opt-in
     /// ([`crate::DecryptOptions::allow_ofb_cfb`]).
     pub fn is_hmac_stream_mode(&self) -> bool {
-        matches!(self, CipherAlg::Aes256Ofb | CipherAlg::Aes256Cfb)
-            || self
-                .spec()
-                .is_some_and(|s| matches!(s.mode, Mode::Ofb | Mode::Cfb | Mode::Ctr))
+        self.spec()
+            .is_some_and(|s| matches!(s.mode, Mode::Ofb | Mode::Cfb | Mode::Ctr))
     }
 
-    /// Block cipher and mode of the ciphers beyond AES-GCM/CBC and ChaCha20
-    /// (see [`SPECS`]).
+    /// The table row of a cipher other than [`CipherAlg::Unknown`].
+    #[allow(clippy::expect_used)]
+    fn row(&self) -> &'static Spec {
+        self.spec()
+            .expect("every CipherAlg but Unknown is a row of cipher_table!")
+    }
+
+    /// The table row of a known cipher (see [`SPECS`]); `None` for
+    /// [`CipherAlg::Unknown`].
     pub(crate) fn spec(&self) -> Option<&'static Spec> {
         SPECS.iter().find(|s| s.alg == *self)
     }
@@ -348,6 +254,7 @@ impl CipherAlg {
 pub(crate) enum Family {
     Aes128,
     Aes192,
+    Aes256,
     Camellia128,
     Camellia192,
     Camellia256,
@@ -356,6 +263,8 @@ pub(crate) enum Family {
     Aria256,
     Sm4,
     TdesEde3,
+    /// ChaCha20 (a stream cipher: only with Poly1305).
+    ChaCha20,
 }
 
 /// The mode of a [`Spec`].
@@ -371,11 +280,20 @@ pub(crate) enum Mode {
     Ctr,
     /// GCM, 12-byte IV, 16-byte tag.
     Gcm,
+    /// ChaCha20-Poly1305 (RFC 8439), 12-byte nonce, 16-byte tag.
+    ChaChaPoly,
 }
 
-/// One of the ciphers added for Dovecot 2.4.1's `crypt_write_algorithm`
-/// list: name, OID content bytes (as Dovecot 2.4.1 / OpenSSL 3.5 writes
-/// them, see vectors/ciphers), key and IV length, block cipher and mode.
+impl Mode {
+    /// Whether the mode authenticates the body itself (a tag follows it).
+    pub(crate) fn is_aead(self) -> bool {
+        matches!(self, Mode::Gcm | Mode::ChaChaPoly)
+    }
+}
+
+/// One row of the cipher table: name, OID content bytes (as Dovecot /
+/// OpenSSL 3 write them, see vectors/ciphers), key and IV length, block
+/// cipher and mode.
 #[derive(Debug)]
 pub(crate) struct Spec {
     pub(crate) alg: CipherAlg,
@@ -387,45 +305,79 @@ pub(crate) struct Spec {
     pub(crate) mode: Mode,
 }
 
+/// The one cipher table: `SPECS` and `CipherAlg::KNOWN` are both generated
+/// from it, and every `CipherAlg` lookup (OID, name, key and IV length,
+/// AEAD or not) reads `SPECS`.
+macro_rules! cipher_table {
+    ($($alg:ident, $name:literal, [$($oid:literal),+], $key:literal, $iv:literal, $family:ident, $mode:ident;)+) => {
+        #[rustfmt::skip]
+        pub(crate) static SPECS: [Spec; [$(stringify!($alg)),+].len()] = [
+            $(Spec {
+                alg: CipherAlg::$alg,
+                name: $name,
+                oid: &[$($oid),+],
+                key_len: $key,
+                iv_len: $iv,
+                family: Family::$family,
+                mode: Mode::$mode,
+            },)+
+        ];
+
+        impl CipherAlg {
+            /// Every cipher whose OID mailcrypt knows, in table order.
+            pub const KNOWN: [CipherAlg; [$(stringify!($alg)),+].len()] = [$(CipherAlg::$alg),+];
+        }
+    };
+}
+
 #[rustfmt::skip]
-pub(crate) static SPECS: [Spec; 36] = [
-    Spec { alg: CipherAlg::Aes128Ofb, name: "aes-128-ofb", oid: &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x03], key_len: 16, iv_len: 16, family: Family::Aes128, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Aes128Cfb, name: "aes-128-cfb", oid: &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x04], key_len: 16, iv_len: 16, family: Family::Aes128, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Aes192Ofb, name: "aes-192-ofb", oid: &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x17], key_len: 24, iv_len: 16, family: Family::Aes192, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Aes192Cfb, name: "aes-192-cfb", oid: &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x18], key_len: 24, iv_len: 16, family: Family::Aes192, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Camellia128Cbc, name: "camellia-128-cbc", oid: &[0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x02], key_len: 16, iv_len: 16, family: Family::Camellia128, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Camellia128Ofb, name: "camellia-128-ofb", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x03], key_len: 16, iv_len: 16, family: Family::Camellia128, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Camellia128Cfb, name: "camellia-128-cfb", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x04], key_len: 16, iv_len: 16, family: Family::Camellia128, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Camellia128Ctr, name: "camellia-128-ctr", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x09], key_len: 16, iv_len: 16, family: Family::Camellia128, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::Camellia192Cbc, name: "camellia-192-cbc", oid: &[0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x03], key_len: 24, iv_len: 16, family: Family::Camellia192, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Camellia192Ofb, name: "camellia-192-ofb", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x17], key_len: 24, iv_len: 16, family: Family::Camellia192, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Camellia192Cfb, name: "camellia-192-cfb", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x18], key_len: 24, iv_len: 16, family: Family::Camellia192, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Camellia192Ctr, name: "camellia-192-ctr", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x1d], key_len: 24, iv_len: 16, family: Family::Camellia192, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::Camellia256Cbc, name: "camellia-256-cbc", oid: &[0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x04], key_len: 32, iv_len: 16, family: Family::Camellia256, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Camellia256Ofb, name: "camellia-256-ofb", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x2b], key_len: 32, iv_len: 16, family: Family::Camellia256, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Camellia256Cfb, name: "camellia-256-cfb", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x2c], key_len: 32, iv_len: 16, family: Family::Camellia256, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Camellia256Ctr, name: "camellia-256-ctr", oid: &[0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x31], key_len: 32, iv_len: 16, family: Family::Camellia256, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::Aria128Cbc, name: "aria-128-cbc", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x02], key_len: 16, iv_len: 16, family: Family::Aria128, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Aria128Cfb, name: "aria-128-cfb", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x03], key_len: 16, iv_len: 16, family: Family::Aria128, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Aria128Ofb, name: "aria-128-ofb", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x04], key_len: 16, iv_len: 16, family: Family::Aria128, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Aria128Ctr, name: "aria-128-ctr", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x05], key_len: 16, iv_len: 16, family: Family::Aria128, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::Aria128Gcm, name: "aria-128-gcm", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x22], key_len: 16, iv_len: 12, family: Family::Aria128, mode: Mode::Gcm },
-    Spec { alg: CipherAlg::Aria192Cbc, name: "aria-192-cbc", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x07], key_len: 24, iv_len: 16, family: Family::Aria192, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Aria192Cfb, name: "aria-192-cfb", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x08], key_len: 24, iv_len: 16, family: Family::Aria192, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Aria192Ofb, name: "aria-192-ofb", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x09], key_len: 24, iv_len: 16, family: Family::Aria192, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Aria192Ctr, name: "aria-192-ctr", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0a], key_len: 24, iv_len: 16, family: Family::Aria192, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::Aria192Gcm, name: "aria-192-gcm", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x23], key_len: 24, iv_len: 12, family: Family::Aria192, mode: Mode::Gcm },
-    Spec { alg: CipherAlg::Aria256Cbc, name: "aria-256-cbc", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0c], key_len: 32, iv_len: 16, family: Family::Aria256, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Aria256Cfb, name: "aria-256-cfb", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0d], key_len: 32, iv_len: 16, family: Family::Aria256, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Aria256Ofb, name: "aria-256-ofb", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0e], key_len: 32, iv_len: 16, family: Family::Aria256, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Aria256Ctr, name: "aria-256-ctr", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0f], key_len: 32, iv_len: 16, family: Family::Aria256, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::Aria256Gcm, name: "aria-256-gcm", oid: &[0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x24], key_len: 32, iv_len: 12, family: Family::Aria256, mode: Mode::Gcm },
-    Spec { alg: CipherAlg::Sm4Cbc, name: "sm4-cbc", oid: &[0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x02], key_len: 16, iv_len: 16, family: Family::Sm4, mode: Mode::Cbc },
-    Spec { alg: CipherAlg::Sm4Ofb, name: "sm4-ofb", oid: &[0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x03], key_len: 16, iv_len: 16, family: Family::Sm4, mode: Mode::Ofb },
-    Spec { alg: CipherAlg::Sm4Cfb, name: "sm4-cfb", oid: &[0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x04], key_len: 16, iv_len: 16, family: Family::Sm4, mode: Mode::Cfb },
-    Spec { alg: CipherAlg::Sm4Ctr, name: "sm4-ctr", oid: &[0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x07], key_len: 16, iv_len: 16, family: Family::Sm4, mode: Mode::Ctr },
-    Spec { alg: CipherAlg::DesEde3Cbc, name: "des-ede3-cbc", oid: &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07], key_len: 24, iv_len: 8, family: Family::TdesEde3, mode: Mode::Cbc },
-];
+cipher_table! {
+    Aes128Gcm, "aes-128-gcm", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x06], 16, 12, Aes128, Gcm;
+    Aes192Gcm, "aes-192-gcm", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x1a], 24, 12, Aes192, Gcm;
+    Aes256Gcm, "aes-256-gcm", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2e], 32, 12, Aes256, Gcm;
+    Aes128Cbc, "aes-128-cbc", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02], 16, 16, Aes128, Cbc;
+    Aes192Cbc, "aes-192-cbc", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16], 24, 16, Aes192, Cbc;
+    Aes256Cbc, "aes-256-cbc", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2a], 32, 16, Aes256, Cbc;
+    Aes256Ofb, "aes-256-ofb", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2b], 32, 16, Aes256, Ofb;
+    Aes256Cfb, "aes-256-cfb", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2c], 32, 16, Aes256, Cfb;
+    ChaCha20Poly1305, "chacha20-poly1305", [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x10, 0x03, 0x12], 32, 12, ChaCha20, ChaChaPoly;
+    Aes128Ofb, "aes-128-ofb", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x03], 16, 16, Aes128, Ofb;
+    Aes128Cfb, "aes-128-cfb", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x04], 16, 16, Aes128, Cfb;
+    Aes192Ofb, "aes-192-ofb", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x17], 24, 16, Aes192, Ofb;
+    Aes192Cfb, "aes-192-cfb", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x18], 24, 16, Aes192, Cfb;
+    Camellia128Cbc, "camellia-128-cbc", [0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x02], 16, 16, Camellia128, Cbc;
+    Camellia128Ofb, "camellia-128-ofb", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x03], 16, 16, Camellia128, Ofb;
+    Camellia128Cfb, "camellia-128-cfb", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x04], 16, 16, Camellia128, Cfb;
+    Camellia128Ctr, "camellia-128-ctr", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x09], 16, 16, Camellia128, Ctr;
+    Camellia192Cbc, "camellia-192-cbc", [0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x03], 24, 16, Camellia192, Cbc;
+    Camellia192Ofb, "camellia-192-ofb", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x17], 24, 16, Camellia192, Ofb;
+    Camellia192Cfb, "camellia-192-cfb", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x18], 24, 16, Camellia192, Cfb;
+    Camellia192Ctr, "camellia-192-ctr", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x1d], 24, 16, Camellia192, Ctr;
+    Camellia256Cbc, "camellia-256-cbc", [0x2a, 0x83, 0x08, 0x8c, 0x9a, 0x4b, 0x3d, 0x01, 0x01, 0x01, 0x04], 32, 16, Camellia256, Cbc;
+    Camellia256Ofb, "camellia-256-ofb", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x2b], 32, 16, Camellia256, Ofb;
+    Camellia256Cfb, "camellia-256-cfb", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x2c], 32, 16, Camellia256, Cfb;
+    Camellia256Ctr, "camellia-256-ctr", [0x03, 0xa2, 0x31, 0x05, 0x03, 0x01, 0x09, 0x31], 32, 16, Camellia256, Ctr;
+    Aria128Cbc, "aria-128-cbc", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x02], 16, 16, Aria128, Cbc;
+    Aria128Cfb, "aria-128-cfb", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x03], 16, 16, Aria128, Cfb;
+    Aria128Ofb, "aria-128-ofb", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x04], 16, 16, Aria128, Ofb;
+    Aria128Ctr, "aria-128-ctr", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x05], 16, 16, Aria128, Ctr;
+    Aria128Gcm, "aria-128-gcm", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x22], 16, 12, Aria128, Gcm;
+    Aria192Cbc, "aria-192-cbc", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x07], 24, 16, Aria192, Cbc;
+    Aria192Cfb, "aria-192-cfb", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x08], 24, 16, Aria192, Cfb;
+    Aria192Ofb, "aria-192-ofb", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x09], 24, 16, Aria192, Ofb;
+    Aria192Ctr, "aria-192-ctr", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0a], 24, 16, Aria192, Ctr;
+    Aria192Gcm, "aria-192-gcm", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x23], 24, 12, Aria192, Gcm;
+    Aria256Cbc, "aria-256-cbc", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0c], 32, 16, Aria256, Cbc;
+    Aria256Cfb, "aria-256-cfb", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0d], 32, 16, Aria256, Cfb;
+    Aria256Ofb, "aria-256-ofb", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0e], 32, 16, Aria256, Ofb;
+    Aria256Ctr, "aria-256-ctr", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x0f], 32, 16, Aria256, Ctr;
+    Aria256Gcm, "aria-256-gcm", [0x2a, 0x83, 0x1a, 0x8c, 0x9a, 0x6e, 0x01, 0x01, 0x24], 32, 12, Aria256, Gcm;
+    Sm4Cbc, "sm4-cbc", [0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x02], 16, 16, Sm4, Cbc;
+    Sm4Ofb, "sm4-ofb", [0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x03], 16, 16, Sm4, Ofb;
+    Sm4Cfb, "sm4-cfb", [0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x04], 16, 16, Sm4, Cfb;
+    Sm4Ctr, "sm4-ctr", [0x2a, 0x81, 0x1c, 0xcf, 0x55, 0x01, 0x68, 0x07], 16, 16, Sm4, Ctr;
+    DesEde3Cbc, "des-ede3-cbc", [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x03, 0x07], 24, 8, TdesEde3, Cbc;
+}
 
 impl fmt::Display for CipherAlg {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -433,27 +385,91 @@ impl fmt::Display for CipherAlg {
     }
 }
 
+/// One row of the hash table: name, OID content bytes, digest length.
+#[derive(Debug)]
+pub(crate) struct HashSpec {
+    pub(crate) alg: HashAlg,
+    pub(crate) name: &'static str,
+    pub(crate) oid: &'static [u8],
+    pub(crate) output_len: usize,
+}
+
+/// The one hash table: `HASHES`, `HashAlg::KNOWN` and the primitive
+/// [`Hash`] (with its mapping from `HashAlg`) are all generated from it,
+/// and every `HashAlg` lookup reads `HASHES`.
+macro_rules! hash_table {
+    ($($alg:ident, $name:literal, [$($oid:literal),+], $len:literal;)+) => {
+        pub(crate) static HASHES: [HashSpec; [$(stringify!($alg)),+].len()] = [
+            $(HashSpec {
+                alg: HashAlg::$alg,
+                name: $name,
+                oid: &[$($oid),+],
+                output_len: $len,
+            },)+
+        ];
+
+        impl HashAlg {
+            /// Every hash whose OID mailcrypt knows, in table order.
+            pub const KNOWN: [HashAlg; [$(stringify!($alg)),+].len()] = [$(HashAlg::$alg),+];
+        }
+
+        /// A hash mailcrypt computes: a known [`HashAlg`] without the
+        /// `Unknown` case, so that the primitives (`primitives::hash`, which
+        /// implements digest, PBKDF2, HMAC and the key check on it) need no
+        /// fallback for a hash they cannot run.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Hash {
+            $($alg,)+
+        }
+
+        impl Hash {
+            /// The computable hash a header names; `None` for an unknown OID.
+            pub(crate) fn from_alg(alg: &HashAlg) -> Option<Hash> {
+                match alg {
+                    $(HashAlg::$alg => Some(Hash::$alg),)+
+                    HashAlg::Unknown(_) => None,
+                }
+            }
+
+            /// Digest size in bytes.
+            pub(crate) fn output_len(self) -> usize {
+                match self {
+                    $(Hash::$alg => $len,)+
+                }
+            }
+        }
+    };
+}
+
+#[rustfmt::skip]
+hash_table! {
+    Sha1, "sha1", [0x2b, 0x0e, 0x03, 0x02, 0x1a], 20;
+    Sha224, "sha224", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04], 28;
+    Sha256, "sha256", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01], 32;
+    Sha384, "sha384", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02], 48;
+    Sha512, "sha512", [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03], 64;
+    // 1.2.840.113549.2.5
+    Md5, "md5", [0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x05], 16;
+}
+
 impl HashAlg {
-    /// Every hash whose OID mailcrypt knows.
-    pub const KNOWN: [HashAlg; 6] = [
-        HashAlg::Sha1,
-        HashAlg::Sha224,
-        HashAlg::Sha256,
-        HashAlg::Sha384,
-        HashAlg::Sha512,
-        HashAlg::Md5,
-    ];
+    /// The table row of a known hash; `None` for [`HashAlg::Unknown`].
+    pub(crate) fn spec(&self) -> Option<&'static HashSpec> {
+        HASHES.iter().find(|s| s.alg == *self)
+    }
+
+    /// The table row of a hash other than [`HashAlg::Unknown`].
+    #[allow(clippy::expect_used)]
+    fn row(&self) -> &'static HashSpec {
+        self.spec()
+            .expect("every HashAlg but Unknown is a row of hash_table!")
+    }
 
     /// The OID content bytes.
     pub fn oid_content(&self) -> Vec<u8> {
         match self {
-            HashAlg::Sha1 => SHA1_OID.to_vec(),
-            HashAlg::Sha256 => with_prefix(&NIST_HASH, 0x01),
-            HashAlg::Sha384 => with_prefix(&NIST_HASH, 0x02),
-            HashAlg::Sha512 => with_prefix(&NIST_HASH, 0x03),
-            HashAlg::Sha224 => with_prefix(&NIST_HASH, 0x04),
-            HashAlg::Md5 => MD5_OID.to_vec(),
             HashAlg::Unknown(c) => c.clone(),
+            known => known.row().oid.to_vec(),
         }
     }
 
@@ -464,45 +480,31 @@ impl HashAlg {
 
     /// Map OID content bytes to a hash.
     pub fn from_oid_content(content: &[u8]) -> HashAlg {
-        Self::KNOWN
+        HASHES
             .iter()
-            .find(|c| c.oid_content() == content)
-            .cloned()
-            .unwrap_or_else(|| HashAlg::Unknown(content.to_vec()))
+            .find(|s| s.oid == content)
+            .map_or_else(|| HashAlg::Unknown(content.to_vec()), |s| s.alg.clone())
     }
 
     /// Dovecot's name, e.g. `sha256`.
     pub fn name(&self) -> String {
         match self {
-            HashAlg::Sha1 => "sha1".into(),
-            HashAlg::Sha224 => "sha224".into(),
-            HashAlg::Sha256 => "sha256".into(),
-            HashAlg::Sha384 => "sha384".into(),
-            HashAlg::Sha512 => "sha512".into(),
-            HashAlg::Md5 => "md5".into(),
             HashAlg::Unknown(c) => format!("unknown OID {}", oid_text(c)),
+            known => known.row().name.into(),
         }
     }
 
     /// Parse a Dovecot hash name.
     pub fn from_name(name: &str) -> Option<HashAlg> {
-        Self::KNOWN
+        HASHES
             .iter()
-            .find(|c| c.name().eq_ignore_ascii_case(name))
-            .cloned()
+            .find(|s| s.name.eq_ignore_ascii_case(name))
+            .map(|s| s.alg.clone())
     }
 
     /// Digest size in bytes, for known hashes.
     pub fn output_len(&self) -> Option<usize> {
-        Some(match self {
-            HashAlg::Sha1 => 20,
-            HashAlg::Sha224 => 28,
-            HashAlg::Sha256 => 32,
-            HashAlg::Sha384 => 48,
-            HashAlg::Sha512 => 64,
-            HashAlg::Md5 => 16,
-            HashAlg::Unknown(_) => return None,
-        })
+        self.spec().map(|s| s.output_len)
     }
 }
 
@@ -589,12 +591,35 @@ mod tests {
             assert_eq!(oid_text(&c.oid_content()), oid, "{name}");
         }
         assert_eq!(oid_text(&HashAlg::Md5.oid_content()), "1.2.840.113549.2.5");
-        assert_eq!(SPECS.len() + 9, CipherAlg::KNOWN.len());
-        for s in SPECS.iter() {
+        // KNOWN and SPECS come from one table, in the same order.
+        assert_eq!(SPECS.len(), CipherAlg::KNOWN.len());
+        for (s, known) in SPECS.iter().zip(CipherAlg::KNOWN.iter()) {
+            assert_eq!(&s.alg, known);
             assert_eq!(s.alg.name(), s.name);
             assert!(CipherAlg::KNOWN.contains(&s.alg), "{}", s.name);
-            assert_eq!(s.alg.is_aead(), s.mode == Mode::Gcm);
+            let aead = s.name.ends_with("-gcm") || s.name == "chacha20-poly1305";
+            assert_eq!(s.alg.is_aead(), aead, "{}", s.name);
+            assert_eq!(s.alg.is_aead(), s.mode.is_aead(), "{}", s.name);
         }
+    }
+
+    /// The hash table agrees with KNOWN row by row, and its digest lengths
+    /// with what the hashes really output.
+    #[test]
+    fn the_hash_table_matches_known_and_the_digests() {
+        assert_eq!(HASHES.len(), HashAlg::KNOWN.len());
+        for s in &HASHES {
+            let h = Hash::from_alg(&s.alg).expect("every row is computable");
+            assert_eq!(h.output_len(), s.output_len);
+        }
+        assert_eq!(Hash::from_alg(&HashAlg::Unknown(vec![1])), None);
+        for (s, known) in HASHES.iter().zip(HashAlg::KNOWN.iter()) {
+            assert_eq!(&s.alg, known);
+            let h = crate::primitives::hash::Hash::from_alg(&s.alg).unwrap();
+            assert_eq!(h.digest(&[b"abc"]).len(), s.output_len, "{}", s.name);
+            assert_eq!(h.output_len(), s.output_len, "{}", s.name);
+        }
+        assert_eq!(HashAlg::Unknown(vec![1]).output_len(), None);
     }
 
     #[test]

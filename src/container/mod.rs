@@ -361,18 +361,17 @@ fn read_exact_or<R: Read>(
     buf: &mut [u8],
     what: &'static str,
 ) -> Result<(), ReadHeaderError> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        let rest = buf.get_mut(filled..).unwrap_or_default();
+    let mut rest = buf;
+    while !rest.is_empty() {
         match r.read(rest) {
             Ok(0) => {
                 return Err(FormatError::Truncated {
                     what,
-                    needed: buf.len() - filled,
+                    needed: rest.len(),
                 }
                 .into());
             }
-            Ok(n) => filled += n,
+            Ok(n) => rest = crate::io_count::rest_mut(std::mem::take(&mut rest), n)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }

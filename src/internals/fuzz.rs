@@ -11,9 +11,9 @@ use crate::decryptor::DecryptOptions;
 use crate::decryptor::{Session, open};
 use crate::error::DecryptError;
 use crate::keys::KeyRing;
+use crate::primitives::hash::Hash;
 use crate::stream::cipher::{BodyCipher, Direction};
 use crate::stream::{BodyReader, BodyWriter};
-use crate::wrap::hash::Hash;
 
 /// One body cipher as the readers and writers run it.
 pub struct Body(BodyCipher);
@@ -67,9 +67,10 @@ impl Body {
         self.0.authenticate(ciphertext).is_ok()
     }
 
-    /// The tag or HMAC over what was processed.
-    pub fn trailer(self) -> Vec<u8> {
-        self.0.trailer().to_vec()
+    /// The tag or HMAC over what was processed; `None` after a kernel
+    /// failure.
+    pub fn trailer(self) -> Option<Vec<u8>> {
+        self.0.trailer().ok().map(|t| t.to_vec())
     }
 
     /// Compare the trailer with `expected` in constant time.
@@ -96,9 +97,13 @@ impl CachedSession {
     ) -> Result<CachedSession, DecryptError> {
         let (header, len) = Header::parse(container)?;
         let (session, _) = open(header, keys, opts)?;
+        #[allow(clippy::expect_used)]
+        let header = container
+            .get(..len)
+            .expect("Header::parse returns the length of a header inside its input");
         Ok(CachedSession {
             session,
-            header: container.get(..len).unwrap_or_default().to_vec(),
+            header: header.to_vec(),
         })
     }
 
@@ -119,7 +124,10 @@ impl CachedSession {
         loop {
             match r.read(&mut buf) {
                 Ok(0) => return (Ok(()), out),
-                Ok(n) => out.extend_from_slice(buf.get(..n).unwrap_or_default()),
+                Ok(n) => match crate::io_count::head(&buf, n) {
+                    Ok(read) => out.extend_from_slice(read),
+                    Err(e) => return (Err(DecryptError::from_io(e)), out),
+                },
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return (Err(DecryptError::from_io(e)), out),
             }

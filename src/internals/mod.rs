@@ -12,12 +12,12 @@ pub mod fuzz;
 
 /// PBKDF2-HMAC-SHA-256 as the header unwrap runs it.
 pub fn pbkdf2_sha256(password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8]) {
-    crate::wrap::hash::Hash::Sha256.pbkdf2(password, salt, rounds, out);
+    crate::primitives::hash::Hash::Sha256.pbkdf2(password, salt, rounds, out);
 }
 
 /// Dovecot's 2048-step SHA-256 key-check chain.
 pub fn key_check_sha256(blob: &[u8]) -> Vec<u8> {
-    crate::wrap::hash::Hash::Sha256.key_check(blob)
+    crate::primitives::hash::Hash::Sha256.key_check(blob)
 }
 
 /// AES-256-GCM encryption (`encrypt`) or decryption of `buf` in place with
@@ -41,5 +41,5 @@ pub fn raw_aes256_gcm(key: &[u8], iv: &[u8], buf: &mut [u8], encrypt: bool) -> O
     )
     .ok()?;
     c.update(buf).ok()?;
-    c.trailer().as_slice().try_into().ok()
+    c.trailer().ok()?.as_slice().try_into().ok()
 }

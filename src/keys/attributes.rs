@@ -313,8 +313,8 @@ pub struct LoadReport {
 /// let text = format!(
 ///     "priv/g1/vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/pvt/crypt/privkeys/{uid}\n{}\n\
 ///      priv/g1/vendor/vendor.dovecot/pvt/crypt/privkeys/{fid}\n{}\n",
-///     user.to_dovecot_string(Some(b"secret"))?.as_str(),
-///     folder.to_dovecot_string_for_key(user.public_key())?,
+///     user.to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"secret"))?.as_str(),
+///     folder.to_dovecot_string(mailcrypt::keys::DovecotProtection::key(user.public_key()))?,
 /// );
 /// let store = UserKeyStore::from_attributes(&AttributeFile::parse(text.as_bytes())?);
 /// let mut ring = KeyRing::new();
@@ -465,7 +465,7 @@ impl UserKeyStore {
     /// store.load_into(&mut ring, Some(&password))?;
     /// let mail = std::fs::read(format!("{dir}/Maildir/new/1796002097.M706418P21207.vm,S=84,W=89:2,S"))?;
     /// let mut plain = Vec::new();
-    /// Decryptor::new(&mail[..], &ring)?.read_to_end(&mut plain)?;
+    /// Decryptor::open(&mail[..], &ring, &mailcrypt::DecryptOptions::default())?.read_to_end(&mut plain)?;
     /// assert_eq!(plain, std::fs::read(format!("{dir}/plain/1.eml"))?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -687,11 +687,19 @@ mod tests {
              priv/g2/{FOLDER_PREFIX}privkeys/{oid}\n{}\n\
              priv/g1/{USER_PREFIX}privkeys/{uid}\n{}\n\
              shared/g1/{USER_PREFIX}active\n{uid}\n",
-            folder.to_dovecot_string_for_key(user.public_key()).unwrap(),
+            folder
+                .to_dovecot_string(crate::keys::DovecotProtection::key(user.public_key()))
+                .unwrap()
+                .as_str(),
             orphan
-                .to_dovecot_string_for_key(orphan_owner.public_key())
-                .unwrap(),
-            user.to_dovecot_string(Some(b"pw")).unwrap().as_str(),
+                .to_dovecot_string(crate::keys::DovecotProtection::key(
+                    orphan_owner.public_key()
+                ))
+                .unwrap()
+                .as_str(),
+            user.to_dovecot_string(crate::keys::DovecotProtection::password(b"pw"))
+                .unwrap()
+                .as_str(),
         );
         let store = UserKeyStore::from_attributes(&AttributeFile::parse(text.as_bytes()).unwrap());
         assert_eq!(store.active_user_key(), Some(uid));

@@ -29,17 +29,17 @@ use zeroize::Zeroizing;
 
 use super::load::{ec_private_from_scalar, ec_public_from_sec1, public_from_spki};
 use super::{
-    Curve, IdConvention, KeyId, MlKemParams, PointForm, PrivateKey, PrivateKind, PublicKey,
-    PublicKind,
+    Curve, Encapsulated, IdConvention, KeyId, MlKemParams, PointForm, PrivateKey, PrivateKind,
+    PublicKey, Scheme,
 };
 use crate::error::KeyError;
-use crate::wrap::hash::Hash;
+use crate::primitives::hash::Hash;
 
 pub use crate::limits::MAX_KEY_STRING_LEN;
 
 /// Highest PBKDF2 round count accepted from a key string (Dovecot writes
 /// 2048). Shared with the container reader: [`crate::MAX_ROUNDS`].
-const MAX_KEY_ROUNDS: u32 = crate::wrap::MAX_ROUNDS;
+const MAX_KEY_ROUNDS: u32 = crate::limits::MAX_ROUNDS;
 
 /// Rounds, hash and salt length mailcrypt writes (cipher: `DovecotKeyCipher`).
 const WRITE_ROUNDS: u32 = 2048;
@@ -242,10 +242,11 @@ fn split(s: &str) -> Result<(DovecotKeyInfo, Vec<&str>), KeyError> {
         }
         _ => return Err(unknown("Invalid dovecot key version")),
     };
-    let key_id = parse_id(fields.last().copied().unwrap_or_default(), "key id")?;
+    // Every encoding above has at least 3 fields: the key id is the last,
+    // the encryption key id (when there is one) the one before.
+    let key_id = parse_id(field(&fields, n - 1), "key id")?;
     let encryption_key_id = if encryption == DovecotKeyEncryption::Key {
-        let f = n.checked_sub(2).and_then(|i| fields.get(i)).copied();
-        Some(parse_id(f.unwrap_or_default(), "encryption key id")?)
+        Some(parse_id(field(&fields, n - 2), "encryption key id")?)
     } else {
         None
     };
@@ -261,8 +262,14 @@ fn split(s: &str) -> Result<(DovecotKeyInfo, Vec<&str>), KeyError> {
     ))
 }
 
+/// Field `i` of a key string whose field count was checked against its
+/// encoding (so every index its parser asks for exists).
+#[allow(clippy::expect_used)]
 fn field<'a>(fields: &[&'a str], i: usize) -> &'a str {
-    fields.get(i).copied().unwrap_or_default()
+    fields
+        .get(i)
+        .copied()
+        .expect("the field count was checked against the encoding")
 }
 
 /// Strict hex (either case, even length) into a zeroizing buffer.
@@ -299,7 +306,10 @@ fn v1_password(pw: &[u8]) -> Zeroizing<Vec<u8>> {
         .position(|c| !c.is_ascii_hexdigit())
         .unwrap_or(pw.len());
     // Whole pairs of hex digits before the first non-hex one.
-    let prefix = pw.get(..hex - hex % 2).unwrap_or_default();
+    #[allow(clippy::expect_used)]
+    let prefix = pw
+        .get(..hex - hex % 2)
+        .expect("hex <= pw.len() (a position in pw, or its length)");
     #[allow(clippy::expect_used)]
     crate::hex::decode_secret(prefix).expect("an even number of hex digits decodes")
 }
@@ -463,11 +473,7 @@ fn parse_mpi(data: &[u8]) -> Option<&[u8]> {
 
 /// OpenSSL MPI of a big-endian magnitude.
 fn mpi(magnitude: &[u8]) -> Zeroizing<Vec<u8>> {
-    let start = magnitude
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(magnitude.len());
-    let m = magnitude.get(start..).unwrap_or_default();
+    let m = super::strip_leading_zeros(magnitude);
     let pad = m.first().is_some_and(|b| b & 0x80 != 0);
     let len = m.len() + usize::from(pad);
     let mut out = Zeroizing::new(Vec::with_capacity(4 + len));
@@ -561,7 +567,7 @@ fn private_v1(
             let salt = hex_secret(field(fields, 4), "salt")?;
             let mut k = Zeroizing::new([0u8; 32]);
             Hash::Sha256.pbkdf2(&pw, &salt, 16, k.as_mut_slice());
-            crate::wrap::aes256_ctr_zero_iv(k.as_slice(), &mut data)
+            crate::primitives::aes256::ctr_zero_iv(k.as_slice(), &mut data)
                 .ok_or_else(|| corrupt("cipher"))?;
             data
         }
@@ -569,10 +575,12 @@ fn private_v1(
             let dk = check_dec_key(info, dec_key)?;
             let mut data = hex_secret(field(fields, 3), "encrypted key")?;
             let peer = hex_secret(field(fields, 4), "peer key")?;
-            let secret = crate::wrap::ec::shared_secret(dk, &peer)
+            let secret = dk
+                .decapsulate(&peer)
                 .map_err(|e| KeyError::Invalid(format!("Dovecot v1 key string: {e}")))?;
             let k = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
-            crate::wrap::aes256_ctr_zero_iv(&k, &mut data).ok_or_else(|| corrupt("cipher"))?;
+            crate::primitives::aes256::ctr_zero_iv(&k, &mut data)
+                .ok_or_else(|| corrupt("cipher"))?;
             data
         }
     };
@@ -627,22 +635,13 @@ fn private_v2(
             let salt = hex_secret(field(fields, 4), "salt")?;
             let data = hex_secret(field(fields, 7), "encrypted key")?;
             let peer = hex_secret(field(fields, 8), "peer key")?;
-            let secret: Zeroizing<Vec<u8>> = match &dk.kind {
-                PrivateKind::Rsa(k) => {
-                    Zeroizing::new(k.oaep_decrypt::<sha1::Sha1>(&peer).map_err(|_| {
-                        KeyError::Invalid(
-                            "Dovecot key string: RSA-OAEP decryption of the key secret failed"
-                                .into(),
-                        )
-                    })?)
-                }
-                PrivateKind::MlKem {
-                    params, expanded, ..
-                } => super::mlkem::decapsulate(*params, expanded, &peer)
-                    .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
-                _ => crate::wrap::ec::shared_secret(dk, &peer)
-                    .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?,
-            };
+            // RSA keys carry the key secret by RSA-OAEP, the others by
+            // agreement (ECDH or ML-KEM with PEER as the stored half).
+            let secret = match dk.scheme() {
+                Scheme::RsaOaep => dk.oaep_decrypt(&peer),
+                Scheme::Ecdh | Scheme::MlKem => dk.decapsulate(&peer),
+            }
+            .map_err(|e| KeyError::Invalid(format!("Dovecot key string: {e}")))?;
             v2_decrypt(
                 field(fields, 3),
                 &secret,
@@ -748,7 +747,7 @@ pub(crate) fn public_from_str(s: &str) -> Result<PublicKey, KeyError> {
 // ---------------------------------------------------------------- writing
 
 fn random(buf: &mut [u8]) -> Result<(), KeyError> {
-    getrandom::fill(buf).map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))
+    getrandom::fill(buf).map_err(KeyError::random)
 }
 
 /// OID text and plaintext key bytes of a private key, as Dovecot stores it.
@@ -787,9 +786,9 @@ fn private_payload(key: &PrivateKey) -> Result<(String, Zeroizing<Vec<u8>>), Key
 /// that; it reads all three.
 ///
 /// ```
-/// use mailcrypt::keys::{Curve, DovecotKeyCipher, PrivateKey};
+/// use mailcrypt::keys::{Curve, DovecotKeyCipher, DovecotProtection, PrivateKey};
 /// let key = PrivateKey::generate_ec(Curve::P256)?;
-/// let s = key.to_dovecot_string_with_cipher(b"pw", DovecotKeyCipher::Aes256Gcm)?;
+/// let s = key.to_dovecot_string(DovecotProtection::password(b"pw").cipher(DovecotKeyCipher::Aes256Gcm))?;
 /// assert!(s.contains(":2:aes-256-gcm:"));
 /// let back = PrivateKey::from_dovecot_str(&s, Some(b"pw"))?;
 /// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
@@ -834,6 +833,88 @@ impl DovecotKeyCipher {
             DovecotKeyCipher::Aes256Gcm => KeyCipher::AesGcm(32),
             DovecotKeyCipher::ChaCha20Poly1305 => KeyCipher::ChaCha20Poly1305,
         }
+    }
+}
+
+/// How [`PrivateKey::to_dovecot_string`] protects the key string: the
+/// three encryption types of a Dovecot v2 private key string.
+///
+/// ```
+/// use mailcrypt::keys::{Curve, DovecotKeyCipher, DovecotProtection, PrivateKey};
+/// let user = PrivateKey::generate_ec(Curve::P256)?;
+/// let key = PrivateKey::generate_ec(Curve::P256)?;
+/// let plain = key.to_dovecot_string(DovecotProtection::None)?;
+/// assert!(plain.starts_with("2:1.2.840.10045.3.1.7:0:"));
+/// let locked = key.to_dovecot_string(DovecotProtection::password(b"pw"))?;
+/// assert!(locked.contains(":2:aes-256-ctr:"));
+/// let gcm = DovecotProtection::password(b"pw").cipher(DovecotKeyCipher::Aes256Gcm);
+/// assert!(key.to_dovecot_string(gcm)?.contains(":2:aes-256-gcm:"));
+/// let folder = key.to_dovecot_string(DovecotProtection::key(user.public_key()))?;
+/// assert!(folder.contains(":1:aes-256-ctr:"));
+/// # Ok::<(), mailcrypt::KeyError>(())
+/// ```
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum DovecotProtection<'a> {
+    /// Not encrypted (encryption type 0).
+    None,
+    /// Encrypted with a password (type 2): PBKDF2-SHA256 with a 16-byte
+    /// random salt, then `cipher`.
+    Password {
+        /// The password.
+        password: &'a [u8],
+        /// The cipher (`aes-256-ctr`, what every Dovecot reads, unless
+        /// chosen otherwise).
+        cipher: DovecotKeyCipher,
+    },
+    /// Encrypted to another key (type 1), as mail-crypt stores folder keys
+    /// under the user key: ECDH with a fresh ephemeral key (or ML-KEM, or
+    /// RSA-OAEP of a random secret), then `cipher`.
+    Key {
+        /// The key it is encrypted to.
+        key: &'a PublicKey,
+        /// The cipher, as for [`DovecotProtection::Password`].
+        cipher: DovecotKeyCipher,
+    },
+}
+
+impl<'a> DovecotProtection<'a> {
+    /// Encrypted with `password` and `aes-256-ctr`.
+    pub fn password(password: &'a [u8]) -> Self {
+        DovecotProtection::Password {
+            password,
+            cipher: DovecotKeyCipher::Aes256Ctr,
+        }
+    }
+
+    /// Encrypted to `key` with `aes-256-ctr`.
+    pub fn key(key: &'a PublicKey) -> Self {
+        DovecotProtection::Key {
+            key,
+            cipher: DovecotKeyCipher::Aes256Ctr,
+        }
+    }
+
+    /// The same protection with `cipher` (no effect on
+    /// [`DovecotProtection::None`]). The AEAD ciphers are read only by
+    /// Dovecot's unreleased main branch (see [`DovecotKeyCipher`]).
+    pub fn cipher(self, cipher: DovecotKeyCipher) -> Self {
+        match self {
+            DovecotProtection::None => DovecotProtection::None,
+            DovecotProtection::Password { password, .. } => {
+                DovecotProtection::Password { password, cipher }
+            }
+            DovecotProtection::Key { key, .. } => DovecotProtection::Key { key, cipher },
+        }
+    }
+}
+
+/// `None` is [`DovecotProtection::None`], `Some(password)`
+/// [`DovecotProtection::password`]: for a password that may or may not be
+/// given.
+impl<'a> From<Option<&'a [u8]>> for DovecotProtection<'a> {
+    fn from(password: Option<&'a [u8]>) -> Self {
+        password.map_or(DovecotProtection::None, DovecotProtection::password)
     }
 }
 
@@ -951,18 +1032,16 @@ pub(crate) fn private_to_string_for_key(
     cipher: DovecotKeyCipher,
 ) -> Result<String, KeyError> {
     let (oid, plain) = private_payload(key)?;
-    let (peer, secret): (Vec<u8>, Zeroizing<Vec<u8>>) = match &enc_key.kind {
-        PublicKind::Rsa(k) => {
+    let (peer, secret): (Vec<u8>, Zeroizing<Vec<u8>>) = match enc_key.scheme() {
+        Scheme::RsaOaep => {
             let mut secret = Zeroizing::new(vec![0u8; 16]);
             random(&mut secret)?;
-            let peer = k
-                .oaep_encrypt::<sha1::Sha1>(&secret)
-                .map_err(|e| KeyError::Invalid(format!("RSA-OAEP: {e}")))?;
-            (peer, secret)
+            (enc_key.oaep_encrypt(&secret)?, secret)
         }
-        PublicKind::MlKem(p, ek) => super::mlkem::encapsulate(*p, ek).map_err(KeyError::Invalid)?,
-        _ => crate::wrap::ec::ephemeral_agree(enc_key, PointForm::Uncompressed)
-            .map_err(KeyError::Invalid)?,
+        Scheme::Ecdh | Scheme::MlKem => {
+            let Encapsulated { stored, secret } = enc_key.encapsulate(PointForm::Uncompressed)?;
+            (stored, secret)
+        }
     };
     let mut salt = [0u8; WRITE_SALT_LEN];
     random(&mut salt)?;

@@ -32,7 +32,9 @@ use base64ct::{Base64UrlUnpadded, Encoding};
 use zeroize::Zeroizing;
 
 use super::load::{ec_private_from_scalar, ec_public_from_sec1};
-use super::{Curve, KeyType, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind};
+use super::{
+    Curve, KeyType, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind, strip_leading_zeros,
+};
 use crate::error::KeyError;
 
 pub use crate::limits::MAX_JWK_LEN;
@@ -106,7 +108,16 @@ struct Parser<'a> {
     pos: usize,
 }
 
+/// Why every range from a parser position is in bounds.
+const PARSER_POS: &str = "the parser only steps past bytes it has peeked, so pos <= b.len()";
+
 impl Parser<'_> {
+    /// The input from `pos` on.
+    #[allow(clippy::expect_used)]
+    fn rest(&self) -> &[u8] {
+        self.b.get(self.pos..).expect(PARSER_POS)
+    }
+
     fn peek(&self) -> Option<u8> {
         self.b.get(self.pos).copied()
     }
@@ -150,7 +161,7 @@ impl Parser<'_> {
     /// upper bound of its decoded length, so the output buffer never
     /// reallocates (which would leave copies of a secret behind).
     fn raw_len(&self) -> usize {
-        let rest = self.b.get(self.pos..).unwrap_or_default();
+        let rest = self.rest();
         let mut i = 0;
         while let Some(c) = rest.get(i) {
             match c {
@@ -277,7 +288,8 @@ impl Parser<'_> {
                 ) {
                     self.pos += 1;
                 }
-                let text = self.b.get(start..self.pos).unwrap_or_default();
+                #[allow(clippy::expect_used)]
+                let text = self.b.get(start..self.pos).expect(PARSER_POS);
                 std::str::from_utf8(text)
                     .ok()
                     .and_then(|t| t.parse::<f64>().ok())
@@ -380,11 +392,6 @@ fn b64(s: &str, name: &str) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         .map_err(|_| jwk_err(format!("{name} is not base64url")))
 }
 
-fn strip_zeros(b: &[u8]) -> &[u8] {
-    let start = b.iter().position(|x| *x != 0).unwrap_or(b.len());
-    b.get(start..).unwrap_or_default()
-}
-
 // ----------------------------------------------------------------- loading
 
 enum Loaded {
@@ -429,7 +436,7 @@ fn load_ec(m: &Members, want_private: bool) -> Result<Loaded, KeyError> {
     let y = b64(m.require("y")?, "y")?;
     let curve = curve_of(crv)?;
     let n = curve.field_len();
-    let (x, y) = (strip_zeros(&x), strip_zeros(&y));
+    let (x, y) = (strip_leading_zeros(&x), strip_leading_zeros(&y));
     if x.len() > n || y.len() > n {
         return Err(jwk_err("point is not on curve (coordinate too long)"));
     }
@@ -454,9 +461,13 @@ fn load_ec(m: &Members, want_private: bool) -> Result<Loaded, KeyError> {
     };
     let key = ec_private_from_scalar(curve, &d, Some(PointForm::Compressed))
         .map_err(|_| jwk_err("invalid private key d"))?;
-    let ours = key.public_key().sec1_point(PointForm::Uncompressed);
+    #[allow(clippy::expect_used)]
+    let ours = key
+        .public_key()
+        .sec1_point(PointForm::Uncompressed)
+        .expect("an EC public key has a SEC1 point");
     if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        ours.as_deref().unwrap_or_default(),
+        ours.as_slice(),
         point.as_slice(),
     )) {
         return Err(jwk_err("Private key did not match with public key"));
@@ -468,8 +479,8 @@ fn load_rsa(m: &Members, want_private: bool) -> Result<Loaded, KeyError> {
     use rsa::BoxedUint;
     let n_raw = b64(m.require("n")?, "n")?;
     let e_raw = b64(m.require("e")?, "e")?;
-    let n = strip_zeros(&n_raw);
-    let e = strip_zeros(&e_raw);
+    let n = strip_leading_zeros(&n_raw);
+    let e = strip_leading_zeros(&e_raw);
     // Checked before any arithmetic: the rsa crate's prime recovery and
     // validation assume sane sizes.
     if !(128..=1024).contains(&n.len()) {
@@ -499,16 +510,16 @@ fn load_rsa(m: &Members, want_private: bool) -> Result<Loaded, KeyError> {
         Some(d) => d,
     };
     let d_raw = b64(d_text, "d")?;
-    let d = strip_zeros(&d_raw);
+    let d = strip_leading_zeros(&d_raw);
     if d.is_empty() || d.len() > n.len() {
         return Err(jwk_err("RSA private exponent d out of range"));
     }
-    let num = |s: &[u8]| BoxedUint::from_be_slice(strip_zeros(s), bits).map_err(jwk_err);
+    let num = |s: &[u8]| BoxedUint::from_be_slice(strip_leading_zeros(s), bits).map_err(jwk_err);
     let d_u = Zeroizing::new(num(d)?);
     let primes = match (m.get("p"), m.get("q")) {
         (Some(p), Some(q)) => {
             let (p, q) = (b64(p, "p")?, b64(q, "q")?);
-            if strip_zeros(&p).is_empty() || strip_zeros(&q).is_empty() {
+            if strip_leading_zeros(&p).is_empty() || strip_leading_zeros(&q).is_empty() {
                 return Err(jwk_err("Cannot derive rsa primes (zero prime)"));
             }
             vec![num(&p)?, num(&q)?]
@@ -546,7 +557,10 @@ fn load_rsa(m: &Members, want_private: bool) -> Result<Loaded, KeyError> {
             let mut ok = subtle::Choice::from(1u8);
             for (given, ours) in [(dp, &parts.dp), (dq, &parts.dq), (qi, &parts.qi)] {
                 let g = b64(given, "CRT parameter")?;
-                ok &= subtle::ConstantTimeEq::ct_eq(strip_zeros(&g), strip_zeros(ours));
+                ok &= subtle::ConstantTimeEq::ct_eq(
+                    strip_leading_zeros(&g),
+                    strip_leading_zeros(ours),
+                );
             }
             if !bool::from(ok) {
                 return Err(jwk_err(
@@ -582,10 +596,10 @@ fn rsa_parts(key: &PrivateKey) -> Result<RsaParts, KeyError> {
         .map_err(|e| jwk_err(format!("RSA encoding: {e}")))?;
     let r = rsa::pkcs1::RsaPrivateKeyRef::from_der(doc.as_bytes())
         .map_err(|e| jwk_err(format!("RSA encoding: {e}")))?;
-    let z = |u: rsa::pkcs1::UintRef<'_>| Zeroizing::new(strip_zeros(u.as_bytes()).to_vec());
+    let z = |u: rsa::pkcs1::UintRef<'_>| Zeroizing::new(strip_leading_zeros(u.as_bytes()).to_vec());
     Ok(RsaParts {
-        n: strip_zeros(r.modulus.as_bytes()).to_vec(),
-        e: strip_zeros(r.public_exponent.as_bytes()).to_vec(),
+        n: strip_leading_zeros(r.modulus.as_bytes()).to_vec(),
+        e: strip_leading_zeros(r.public_exponent.as_bytes()).to_vec(),
         d: z(r.private_exponent),
         p: z(r.prime1),
         q: z(r.prime2),
@@ -667,8 +681,11 @@ fn write(
                 .sec1_point(PointForm::Uncompressed)
                 .ok_or_else(|| jwk_err("no EC point"))?;
             let n = curve.field_len();
-            let x = point.get(1..1 + n).unwrap_or_default();
-            let y = point.get(1 + n..).unwrap_or_default();
+            #[allow(clippy::expect_used)]
+            let (x, y) = point
+                .get(1..)
+                .and_then(|xy| xy.split_at_checked(n))
+                .expect("an uncompressed SEC1 point is 0x04 || x || y, field_len bytes each");
             member(&mut out, "kty", "EC");
             member(&mut out, "crv", &curve.to_string());
             member(&mut out, "x", &b64_secret(x));

@@ -33,16 +33,10 @@ fn trim(data: &[u8]) -> &[u8] {
     if data.first() == Some(&0x30) {
         return data;
     }
-    let data = data.strip_prefix(b"\xef\xbb\xbf").unwrap_or(data);
-    let start = data
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(data.len());
-    let end = data
-        .iter()
-        .rposition(|b| !b.is_ascii_whitespace())
-        .map_or(start, |e| e + 1);
-    data.get(start..end).unwrap_or_default()
+    // `trim_ascii` strips exactly `u8::is_ascii_whitespace` bytes.
+    data.strip_prefix(b"\xef\xbb\xbf")
+        .unwrap_or(data)
+        .trim_ascii()
 }
 
 /// Decode a PEM document as OpenSSL reads it (and so Dovecot, which
@@ -57,7 +51,10 @@ fn decode_pem(data: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>), KeyError> {
     let pem_err = |e: &dyn std::fmt::Display| invalid(format!("PEM: {e}"));
     let text = std::str::from_utf8(data).map_err(|_| pem_err(&"not ASCII text"))?;
     let mut lines = text.lines().map(|l| l.trim_end_matches('\r'));
-    let begin = lines.next().unwrap_or_default().trim_end();
+    let begin = lines
+        .next()
+        .ok_or_else(|| pem_err(&"empty document"))?
+        .trim_end();
     let mut body = Zeroizing::new(String::with_capacity(text.len()));
     let mut end = None;
     for line in lines.by_ref() {
@@ -366,10 +363,10 @@ pub(crate) fn ml_kem_private_from_expanded(
                     "{p} private key: the seed and the expanded key disagree"
                 )));
             }
-            let mut s = Zeroizing::new([0u8; mlkem::SEED_LEN]);
-            s.as_mut_slice()
-                .copy_from_slice(seed.get(..mlkem::SEED_LEN).unwrap_or_default());
-            Some(s)
+            #[allow(clippy::expect_used)]
+            let s = <[u8; mlkem::SEED_LEN]>::try_from(seed)
+                .expect("expand_seed accepted the seed, so it has SEED_LEN bytes");
+            Some(Zeroizing::new(s))
         }
     };
     Ok(PrivateKey::new(
@@ -471,8 +468,7 @@ pub(crate) fn ec_private_from_scalar(
     form: Option<PointForm>,
 ) -> Result<PrivateKey, KeyError> {
     let n = curve.field_len();
-    let start = scalar.iter().position(|b| *b != 0).unwrap_or(scalar.len());
-    let sig = scalar.get(start..).unwrap_or_default();
+    let sig = super::strip_leading_zeros(scalar);
     if sig.len() > n {
         return Err(invalid(format!("EC scalar longer than {n} bytes")));
     }
@@ -664,8 +660,7 @@ fn der_tlv(tag: u8, content: &[u8]) -> Zeroizing<Vec<u8>> {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        let sig = bytes.get(skip..).unwrap_or_default();
+        let sig = super::strip_leading_zeros(&bytes);
         out.push(0x80 | sig.len() as u8);
         out.extend_from_slice(sig);
     }
@@ -699,4 +694,34 @@ fn ml_kem_to_pkcs8(
         public_key: None,
     };
     Ok(Zeroizing::new(pki.to_der().map_err(invalid)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_pem_document_is_refused() {
+        let e = decode_pem(b"").unwrap_err();
+        assert!(e.to_string().contains("PEM: empty document"), "{e}");
+    }
+
+    #[test]
+    fn text_forms_lose_a_bom_and_surrounding_blanks_der_keeps_them() {
+        assert_eq!(
+            trim(b"\xef\xbb\xbf \t-----BEGIN X\r\n \x0c"),
+            b"-----BEGIN X"
+        );
+        assert_eq!(trim(b" \n\t"), b"");
+        assert_eq!(trim(b"\x30\x03\x02\x01\x20"), b"\x30\x03\x02\x01\x20");
+    }
+
+    #[test]
+    fn strip_leading_zeros_keeps_the_magnitude() {
+        use crate::keys::strip_leading_zeros;
+        assert_eq!(strip_leading_zeros(&[0, 0, 1, 0]), &[1, 0]);
+        assert_eq!(strip_leading_zeros(&[0x80]), &[0x80]);
+        assert_eq!(strip_leading_zeros(&[0, 0]), &[] as &[u8]);
+        assert_eq!(strip_leading_zeros(&[]), &[] as &[u8]);
+    }
 }

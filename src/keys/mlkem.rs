@@ -210,14 +210,14 @@ pub(crate) fn expand_seed(p: MlKemParams, seed: &[u8]) -> Result<Zeroizing<Vec<u
 pub(crate) fn encapsulate(
     p: MlKemParams,
     ek: &[u8],
-) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), String> {
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), KeyError> {
     let mut m = Zeroizing::new(B32::default());
-    getrandom::fill(m.as_mut_slice()).map_err(|e| format!("random generator failed: {e}"))?;
+    getrandom::fill(m.as_mut_slice()).map_err(KeyError::random)?;
     with_params!(p, P => {
         let arr = <&ml_kem::Key<ml_kem::EncapsulationKey<P>>>::try_from(ek)
-            .map_err(|_| format!("{p} public key is not {} bytes", p.encapsulation_key_len()))?;
+            .map_err(|_| KeyError::Invalid(format!("{p} public key is not {} bytes", p.encapsulation_key_len())))?;
         let key = ml_kem::EncapsulationKey::<P>::new(arr)
-            .map_err(|_| format!("invalid {p} public key"))?;
+            .map_err(|_| KeyError::Invalid(format!("invalid {p} public key")))?;
         let (ct, ss) = key.encapsulate_deterministic(&m);
         let ss = Zeroizing::new(ss);
         Ok((ct.to_vec(), Zeroizing::new(ss.to_vec())))
@@ -231,19 +231,19 @@ pub(crate) fn decapsulate(
     p: MlKemParams,
     dk: &[u8],
     ct: &[u8],
-) -> Result<Zeroizing<Vec<u8>>, String> {
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     with_params!(p, P => {
         let ct = <&ml_kem::Ciphertext<P>>::try_from(ct).map_err(|_| {
-            format!(
+            KeyError::Invalid(format!(
                 "the KEM ciphertext is {} bytes, {p} needs {}",
                 ct.len(),
                 p.ciphertext_len()
-            )
+            ))
         })?;
         let arr = <&ml_kem::ExpandedDecapsulationKey<P>>::try_from(dk)
-            .map_err(|_| format!("{p} private key has the wrong length"))?;
+            .map_err(|_| KeyError::Invalid(format!("{p} private key has the wrong length")))?;
         let key = ml_kem::DecapsulationKey::<P>::from_expanded(arr)
-            .map_err(|_| format!("invalid {p} private key"))?;
+            .map_err(|_| KeyError::Invalid(format!("invalid {p} private key")))?;
         let ss = Zeroizing::new(key.decapsulate(ct));
         Ok(Zeroizing::new(ss.to_vec()))
     })

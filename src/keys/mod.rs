@@ -10,9 +10,11 @@
 
 mod attributes;
 mod dovecot;
+mod ecdh;
+mod encapsulation;
 mod jwk;
 mod load;
-pub(crate) mod mlkem;
+mod mlkem;
 mod ring;
 
 pub use crate::key_id::{IdConvention, KeyId};
@@ -22,8 +24,9 @@ pub use attributes::{
 };
 pub use dovecot::{
     DovecotKeyCipher, DovecotKeyEncryption, DovecotKeyInfo, DovecotKeyKind, DovecotKeyVersion,
-    MAX_KEY_STRING_LEN,
+    DovecotProtection, MAX_KEY_STRING_LEN,
 };
+pub(crate) use encapsulation::{Encapsulated, Scheme};
 pub use jwk::{JwkMeta, JwkUse, MAX_JWK_LEN};
 pub use load::MAX_KEY_FILE_LEN;
 pub use mlkem::MlKemParams;
@@ -125,7 +128,7 @@ impl PointForm {
 }
 
 #[derive(Clone)]
-pub(crate) enum PublicKind {
+enum PublicKind {
     P256(p256::PublicKey),
     P384(p384::PublicKey),
     P521(p521::PublicKey),
@@ -142,7 +145,7 @@ pub(crate) enum PublicKind {
 /// unpatched Dovecot 2.3 on OpenSSL 3 derives the key id from it.
 #[derive(Clone)]
 pub struct PublicKey {
-    pub(crate) kind: PublicKind,
+    kind: PublicKind,
     pub(crate) source_form: Option<PointForm>,
 }
 
@@ -394,6 +397,14 @@ impl fmt::Debug for PublicKey {
     }
 }
 
+/// A big-endian integer without its leading zero bytes (empty for zero).
+pub(crate) fn strip_leading_zeros(mut b: &[u8]) -> &[u8] {
+    while let [0, rest @ ..] = b {
+        b = rest;
+    }
+    b
+}
+
 /// RFC 8410 SPKI: algorithm OID without parameters, raw key.
 #[allow(clippy::expect_used)]
 pub(crate) fn x_spki_der(oid: ObjectIdentifier, raw: &[u8]) -> Vec<u8> {
@@ -423,7 +434,7 @@ pub(crate) fn ec_spki_der(curve: Curve, point: &[u8]) -> Vec<u8> {
         .expect("an SPKI of a curve OID and a SEC1 point encodes")
 }
 
-pub(crate) enum PrivateKind {
+enum PrivateKind {
     P256(p256::SecretKey),
     P384(p384::SecretKey),
     P521(p521::SecretKey),
@@ -445,28 +456,30 @@ pub(crate) enum PrivateKind {
 /// on drop by the underlying RustCrypto types (X25519/X448 bytes and the
 /// ML-KEM expanded key and seed by `Zeroizing`).
 pub struct PrivateKey {
-    pub(crate) kind: PrivateKind,
+    kind: PrivateKind,
     pub(crate) source_form: Option<PointForm>,
     public: PublicKey,
 }
 
 impl PrivateKey {
-    pub(crate) fn new(kind: PrivateKind, source_form: Option<PointForm>) -> PrivateKey {
+    fn new(kind: PrivateKind, source_form: Option<PointForm>) -> PrivateKey {
         let pk = match &kind {
             PrivateKind::P256(k) => PublicKind::P256(k.public_key()),
             PrivateKind::P384(k) => PublicKind::P384(k.public_key()),
             PrivateKind::P521(k) => PublicKind::P521(k.public_key()),
             PrivateKind::Rsa(k) => PublicKind::Rsa(Box::new(k.to_public_key())),
-            PrivateKind::X25519(k) => PublicKind::X25519(crate::wrap::ec::x25519_public(k)),
-            PrivateKind::X448(k) => PublicKind::X448(Box::new(crate::wrap::ec::x448_public(k))),
+            PrivateKind::X25519(k) => PublicKind::X25519(ecdh::x25519_public(k)),
+            PrivateKind::X448(k) => PublicKind::X448(Box::new(ecdh::x448_public(k))),
             PrivateKind::MlKem {
                 params, expanded, ..
-            } => PublicKind::MlKem(
-                *params,
-                mlkem::public_of_expanded(*params, expanded)
-                    .unwrap_or_default()
-                    .into(),
-            ),
+            } => {
+                #[allow(clippy::expect_used)]
+                let ek = mlkem::public_of_expanded(*params, expanded).expect(
+                    "an ML-KEM private key is built only from a checked expanded key, \
+                     which holds its encapsulation key",
+                );
+                PublicKind::MlKem(*params, ek.into())
+            }
         };
         PrivateKey {
             kind,
@@ -493,7 +506,7 @@ impl PrivateKey {
     /// Generate a fresh EC key pair on `curve` with the OS random generator.
     pub fn generate_ec(curve: Curve) -> Result<PrivateKey, KeyError> {
         use elliptic_curve::Generate;
-        let err = |e: getrandom::Error| KeyError::Invalid(format!("random generator failed: {e}"));
+        let err = KeyError::random;
         let kind = match curve {
             Curve::P256 => PrivateKind::P256(p256::SecretKey::try_generate().map_err(err)?),
             Curve::P384 => PrivateKind::P384(p384::SecretKey::try_generate().map_err(err)?),
@@ -513,8 +526,7 @@ impl PrivateKey {
     /// ```
     pub fn generate_x25519() -> Result<PrivateKey, KeyError> {
         let mut k = zeroize::Zeroizing::new([0u8; 32]);
-        getrandom::fill(k.as_mut_slice())
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        getrandom::fill(k.as_mut_slice()).map_err(KeyError::random)?;
         Ok(PrivateKey::new(PrivateKind::X25519(k), None))
     }
 
@@ -529,8 +541,7 @@ impl PrivateKey {
     /// ```
     pub fn generate_x448() -> Result<PrivateKey, KeyError> {
         let mut k = zeroize::Zeroizing::new([0u8; 56]);
-        getrandom::fill(k.as_mut_slice())
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        getrandom::fill(k.as_mut_slice()).map_err(KeyError::random)?;
         Ok(PrivateKey::new(PrivateKind::X448(k), None))
     }
 
@@ -547,8 +558,7 @@ impl PrivateKey {
     /// ```
     pub fn generate_ml_kem(params: MlKemParams) -> Result<PrivateKey, KeyError> {
         let mut seed = zeroize::Zeroizing::new([0u8; mlkem::SEED_LEN]);
-        getrandom::fill(seed.as_mut_slice())
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+        getrandom::fill(seed.as_mut_slice()).map_err(KeyError::random)?;
         Self::ml_kem_from_seed(params, seed.as_slice())
     }
 
@@ -743,88 +753,38 @@ impl PrivateKey {
         dovecot::private_from_str(s, None, Some(decryption_key))
     }
 
-    /// The Dovecot v2 private key string: `2:ALGOID:0:KEYHEX:id` without a
-    /// password, `2:ALGOID:2:aes-256-ctr:SALT:sha256:2048:ENC:id` with one
-    /// (16-byte random salt). The id is the compressed-SPKI id. The result
-    /// holds key material and is wiped on drop.
+    /// The Dovecot v2 private key string, protected as `protection` says:
+    /// `2:ALGOID:0:KEYHEX:id` unencrypted,
+    /// `2:ALGOID:2:aes-256-ctr:SALT:sha256:2048:ENC:id` with a password
+    /// (16-byte random salt), `2:ALGOID:1:aes-256-ctr:SALT:sha256:2048:ENC:PEER:enc_id:id`
+    /// encrypted to another key. The id is the compressed-SPKI id. The
+    /// result holds key material (unencrypted) and is wiped on drop.
     ///
     /// ```
-    /// use mailcrypt::keys::PrivateKey;
+    /// use mailcrypt::keys::{DovecotProtection, PrivateKey};
     /// let s = std::fs::read_to_string("vectors/dovecot/v2-ec-p256-private-unencrypted.dovecot")?;
     /// let key = PrivateKey::from_dovecot_str(&s, None)?;
-    /// assert_eq!(key.to_dovecot_string(None)?.as_str(), s.trim_end());
-    /// let locked = key.to_dovecot_string(Some(b"pw"))?;
+    /// assert_eq!(key.to_dovecot_string(DovecotProtection::None)?.as_str(), s.trim_end());
+    /// let locked = key.to_dovecot_string(DovecotProtection::password(b"pw"))?;
     /// let again = PrivateKey::from_dovecot_str(&locked, Some(b"pw"))?;
-    /// assert_eq!(again.to_dovecot_string(None)?.as_str(), s.trim_end());
+    /// assert_eq!(again.to_dovecot_string(DovecotProtection::None)?.as_str(), s.trim_end());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn to_dovecot_string(
         &self,
-        password: Option<&[u8]>,
+        protection: DovecotProtection<'_>,
     ) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        dovecot::private_to_string(self, password, DovecotKeyCipher::Aes256Ctr)
-    }
-
-    /// Like [`PrivateKey::to_dovecot_string`] with a password, protected
-    /// with `cipher` instead of `aes-256-ctr`. The AEAD ciphers are read
-    /// only by Dovecot's unreleased main branch (see [`DovecotKeyCipher`]).
-    ///
-    /// ```
-    /// use mailcrypt::keys::{DovecotKeyCipher, MlKemParams, PrivateKey};
-    /// let key = PrivateKey::generate_ml_kem(MlKemParams::MlKem512)?;
-    /// let s = key.to_dovecot_string_with_cipher(b"pw", DovecotKeyCipher::ChaCha20Poly1305)?;
-    /// assert!(s.starts_with("2:2.16.840.1.101.3.4.4.1:2:chacha20-poly1305:"));
-    /// assert!(PrivateKey::from_dovecot_str(&s, Some(b"no")).is_err());
-    /// let back = PrivateKey::from_dovecot_str(&s, Some(b"pw"))?;
-    /// assert_eq!(back.public_key().canonical_id(), key.public_key().canonical_id());
-    /// # Ok::<(), mailcrypt::KeyError>(())
-    /// ```
-    pub fn to_dovecot_string_with_cipher(
-        &self,
-        password: &[u8],
-        cipher: DovecotKeyCipher,
-    ) -> Result<zeroize::Zeroizing<String>, KeyError> {
-        dovecot::private_to_string(self, Some(password), cipher)
-    }
-
-    /// The Dovecot v2 private key string encrypted to `encryption_key`
-    /// (encryption type 1, as mail-crypt stores folder keys under the user
-    /// key): `2:ALGOID:1:aes-256-ctr:SALT:sha256:2048:ENC:PEER:enc_id:id`.
-    ///
-    /// ```
-    /// use mailcrypt::keys::{Curve, PrivateKey};
-    /// let user = PrivateKey::generate_ec(Curve::P256)?;
-    /// let folder = PrivateKey::generate_ec(Curve::P256)?;
-    /// let s = folder.to_dovecot_string_for_key(user.public_key())?;
-    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
-    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn to_dovecot_string_for_key(
-        &self,
-        encryption_key: &PublicKey,
-    ) -> Result<String, KeyError> {
-        dovecot::private_to_string_for_key(self, encryption_key, DovecotKeyCipher::Aes256Ctr)
-    }
-
-    /// Like [`PrivateKey::to_dovecot_string_for_key`], protected with
-    /// `cipher` instead of `aes-256-ctr` (AEAD ciphers: Dovecot main only).
-    ///
-    /// ```
-    /// use mailcrypt::keys::{Curve, DovecotKeyCipher, PrivateKey};
-    /// let user = PrivateKey::generate_ec(Curve::P521)?;
-    /// let folder = PrivateKey::generate_ec(Curve::P521)?;
-    /// let s = folder.to_dovecot_string_for_key_with_cipher(user.public_key(), DovecotKeyCipher::Aes256Gcm)?;
-    /// let back = PrivateKey::from_dovecot_str_with_key(&s, &user)?;
-    /// assert_eq!(back.public_key().canonical_id(), folder.public_key().canonical_id());
-    /// # Ok::<(), mailcrypt::KeyError>(())
-    /// ```
-    pub fn to_dovecot_string_for_key_with_cipher(
-        &self,
-        encryption_key: &PublicKey,
-        cipher: DovecotKeyCipher,
-    ) -> Result<String, KeyError> {
-        dovecot::private_to_string_for_key(self, encryption_key, cipher)
+        match protection {
+            DovecotProtection::None => {
+                dovecot::private_to_string(self, None, DovecotKeyCipher::Aes256Ctr)
+            }
+            DovecotProtection::Password { password, cipher } => {
+                dovecot::private_to_string(self, Some(password), cipher)
+            }
+            DovecotProtection::Key { key, cipher } => {
+                dovecot::private_to_string_for_key(self, key, cipher).map(zeroize::Zeroizing::new)
+            }
+        }
     }
 
     /// Load a private key from a JWK (EC P-256/384/521 or RSA).
@@ -893,7 +853,7 @@ impl PrivateKey {
         let pki = pkcs8::PrivateKeyInfoRef::from_der(&der)
             .map_err(|e| KeyError::Invalid(e.to_string()))?;
         let params = pkcs8::pkcs5::pbes2::Parameters::generate_pbkdf2(&mut getrandom::SysRng)
-            .map_err(|e| KeyError::Invalid(format!("random generator failed: {e}")))?;
+            .map_err(|e| KeyError::Random(e.to_string()))?;
         let doc = pki
             .encrypt_with_params(params, password)
             .map_err(|e| KeyError::Invalid(format!("PKCS#8 encryption: {e}")))?;

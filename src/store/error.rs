@@ -41,8 +41,9 @@ pub enum StoreError {
         #[source]
         source: DboxError,
     },
-    /// A mail did not decrypt.
-    #[error("{mail}: {source}")]
+    /// A mail did not decrypt. Displayed with the decryption error's
+    /// whole `source()` chain.
+    #[error("{mail}: {}", crate::error::Chain(source))]
     Decrypt {
         /// The mail (`path` or `path@offset`).
         mail: String,
@@ -124,7 +125,7 @@ pub(super) fn reencrypt_through<W: Write>(
         if n == 0 {
             break;
         }
-        let chunk = buf.get(..n).unwrap_or_default();
+        let chunk = crate::io_count::head(&buf, n)?;
         plain.write_all(chunk)?;
         w.write_all(chunk)?;
     }

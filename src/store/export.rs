@@ -134,7 +134,7 @@ struct SizeCounter<'a, W: Write + ?Sized> {
 impl<W: Write + ?Sized> Write for SizeCounter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        for &b in buf.get(..n).unwrap_or_default() {
+        for &b in crate::io_count::head(buf, n)? {
             if b == b'\n' && !self.last_cr {
                 self.bare_lf += 1;
             }
@@ -164,8 +164,13 @@ fn write_plain(
         mail: mail.display(),
         source,
     };
-    let dec = Decryptor::new_buf_read(mail.open().map_err(io_at(&mail.path))?, keys.ring())
-        .map_err(fail)?;
+    let dec = Decryptor::open(
+        mail.open().map_err(io_at(&mail.path))?,
+        keys.ring(),
+        &crate::DecryptOptions::default(),
+    )
+    .map_err(fail)?
+    .use_source_buffer();
     if raw {
         let mut d = dec;
         return io::copy(&mut d, out).map_err(|e| fail(DecryptError::from_io(e)));
@@ -176,7 +181,8 @@ fn write_plain(
             Ok((_, n)) => Ok(n),
             Err(e) => {
                 let src = mail.open().map_err(io_at(&mail.path))?;
-                match Decryptor::new_verified(src, keys.ring()) {
+                match Decryptor::open_seekable(src, keys.ring(), &crate::DecryptOptions::verified())
+                {
                     Err(auth) => Err(fail(auth)),
                     Ok(_) => Err(fail(DecryptError::from_io(e))),
                 }
@@ -338,9 +344,11 @@ fn export_dbox_mail(ctx: &ExportCtx<'_>, dst: &Path, mail: MailRef) -> DecryptSt
         let folder = maildirpp_folder(dst, mail.mailbox.as_deref());
         ensure_maildir(&folder, folder == dst).map_err(io_at(&folder))?;
         let seq = ctx.seq.fetch_add(1, Ordering::Relaxed);
-        let meta = mail.dbox.clone().unwrap_or_default();
-        let received = meta.received.unwrap_or(0);
-        let unique = match &meta.guid {
+        // A mail without dbox metadata (none recorded) gets time 0 and a
+        // sequence number for a name.
+        let meta = mail.dbox.as_ref();
+        let received = meta.and_then(|m| m.received).unwrap_or(0);
+        let unique = match meta.and_then(|m| m.guid.as_ref()) {
             Some(g) if !g.is_empty() && g.bytes().all(|b| b.is_ascii_alphanumeric()) => g.clone(),
             _ => format!("{seq}"),
         };

@@ -205,7 +205,9 @@ pub fn inspect_reader(r: &mut impl Read, ring: &KeyRing) -> io::Result<MailStatu
     let mut first = [0u8; 9];
     let mut n = 0;
     while n < first.len() {
-        let k = r.read(first.get_mut(n..).unwrap_or_default())?;
+        let rest = crate::io_count::rest_mut(&mut first, n)?;
+        let room = rest.len();
+        let k = crate::io_count::check(r.read(rest)?, room)?;
         if k == 0 {
             break;
         }

@@ -97,7 +97,7 @@ struct HashingWriter<'a, W: Write> {
 impl<W: Write> Write for HashingWriter<'_, W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
+        self.hasher.update(crate::io_count::head(buf, n)?);
         Ok(n)
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -147,9 +147,10 @@ fn rekey_one(
         path,
         |out| {
             let src = BufReader::new(File::open(path)?);
-            let mut dec = Decryptor::new_verified(src, keys.ring())
-                .map_err(io::Error::other)?
-                .use_source_buffer();
+            let mut dec =
+                Decryptor::open_seekable(src, keys.ring(), &crate::DecryptOptions::verified())
+                    .map_err(io::Error::other)?
+                    .use_source_buffer();
             let mut hw = HashingWriter {
                 inner: out,
                 hasher: sha2::Sha256::new(),
@@ -167,9 +168,13 @@ fn rekey_one(
         |tmp| {
             if full_verify {
                 let f = File::open(tmp).map_err(|e| e.to_string())?;
-                let mut d = Decryptor::new_verified(BufReader::new(f), keys.ring())
-                    .map_err(|e| e.to_string())?
-                    .use_source_buffer();
+                let mut d = Decryptor::open_seekable(
+                    BufReader::new(f),
+                    keys.ring(),
+                    &crate::DecryptOptions::verified(),
+                )
+                .map_err(|e| e.to_string())?
+                .use_source_buffer();
                 let mut h = Sha256Sink::default();
                 io::copy(&mut d, &mut h).map_err(|e| e.to_string())?;
                 let got = h.finish();

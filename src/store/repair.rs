@@ -340,8 +340,13 @@ fn reencrypt_v1(
     replace_file(
         path,
         |out| {
-            let mut dec = Decryptor::new_buf_read(BufReader::new(File::open(path)?), keys.ring())
-                .map_err(io::Error::other)?;
+            let mut dec = Decryptor::open(
+                BufReader::new(File::open(path)?),
+                keys.ring(),
+                &crate::DecryptOptions::default(),
+            )
+            .map_err(io::Error::other)?
+            .use_source_buffer();
             let w = enc.wrap_output(out).map_err(io::Error::other)?;
             let ph = reencrypt_through(&mut dec, w)?;
             *plain_hash
@@ -359,8 +364,12 @@ fn reencrypt_v1(
                 return Err(format!("the re-encrypted header does not carry id {id}"));
             }
             let f = File::open(tmp).map_err(|e| e.to_string())?;
-            let mut d = Decryptor::new_verified(BufReader::new(f), keys.ring())
-                .map_err(|e| e.to_string())?;
+            let mut d = Decryptor::open_seekable(
+                BufReader::new(f),
+                keys.ring(),
+                &crate::DecryptOptions::verified(),
+            )
+            .map_err(|e| e.to_string())?;
             let mut ph = Sha256Sink::default();
             io::copy(&mut d, &mut ph).map_err(|e| e.to_string())?;
             let got = ph.finish();

@@ -270,7 +270,9 @@ pub(super) fn verify_mail(mail: &MailRef, keys: &StoreKeys) -> VerifyOutcome {
             mail: mail.display(),
             source,
         };
-        let mut d = Decryptor::new_buf_read(r, keys.ring()).map_err(fail)?;
+        let mut d = Decryptor::open(r, keys.ring(), &crate::DecryptOptions::default())
+            .map_err(fail)?
+            .use_source_buffer();
         let auth = d.info().is_authenticated();
         io::copy(&mut d, &mut io::sink()).map_err(|e| fail(DecryptError::from_io(e)))?;
         Ok(auth)

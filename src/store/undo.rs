@@ -81,7 +81,7 @@ fn mail_at(path: &Path, offset: u64) -> Result<MailRef, StoreError> {
         let n = File::open(path)
             .and_then(|mut f| f.read(&mut first))
             .map_err(io_at(path))?;
-        super::dbox::looks_like_dbox(first.get(..n).unwrap_or_default())
+        super::dbox::looks_like_dbox(crate::io_count::head(&first, n).map_err(io_at(path))?)
     };
     if !is_dbox {
         return MailRef::maildir(path.to_path_buf()).map_err(io_at(path));

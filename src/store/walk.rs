@@ -121,12 +121,14 @@ fn sniff(path: &Path) -> io::Result<Option<Unsupported>> {
     let mut f = fs::File::open(path)?;
     let mut n = 0;
     while n < first.len() {
-        match f.read(first.get_mut(n..).unwrap_or_default())? {
+        let rest = crate::io_count::rest_mut(&mut first, n)?;
+        let room = rest.len();
+        match crate::io_count::check(f.read(rest)?, room)? {
             0 => break,
             k => n += k,
         }
     }
-    let first = first.get(..n).unwrap_or_default();
+    let first = crate::io_count::head(&first, n)?;
     Ok(if first.starts_with(b"From ") {
         Some(Unsupported::Mbox)
     } else if first.starts_with(&crate::container::MAGIC) {
@@ -230,10 +232,12 @@ impl Iterator for Walker {
                 Ok(_) => {
                     // A single file given directly: a dbox file by its
                     // name and content, otherwise a mail.
+                    // A file has a name (`/`, `.` and `..` are
+                    // directories); were one to have none, no name would
+                    // only keep it from looking like a dbox file.
                     let name = root
                         .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default();
+                        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
                     let parent_role = root.parent().map(dir_role).unwrap_or(DirRole::Other);
                     return Some(match parent_role {
                         DirRole::SdboxMails | DirRole::MdboxStorage => {

@@ -9,15 +9,13 @@
 //! `aes-gcm` / `chacha20poly1305` crates in the tests below.
 
 use aes::cipher::array::Array;
-use aes::cipher::{
-    BlockModeDecrypt, BlockModeEncrypt, InnerIvInit, KeyInit, KeyIvInit, StreamCipher,
-};
+use aes::cipher::{InnerIvInit, KeyInit, KeyIvInit, StreamCipher, StreamCipherError};
 use ghash::universal_hash::UniversalHash;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::container::CipherAlg;
-use crate::wrap::hash::HmacState;
+use crate::primitives::hash::HmacState;
 
 /// Length of the AEAD tag at the end of an AEAD body.
 pub(crate) const TAG_LEN: usize = 16;
@@ -259,6 +257,35 @@ impl ChaChaPoly {
         lens[..8].copy_from_slice(&self.aad_len.to_le_bytes());
         lens[8..].copy_from_slice(&self.ct_len.to_le_bytes());
         self.poly.finalize_with(lens)
+    }
+}
+
+impl super::modes::BodyMode for ChaChaPoly {
+    fn apply(&mut self, data: &mut [u8]) -> Result<(), StreamCipherError> {
+        self.cipher.try_apply_keystream(data)
+    }
+    fn absorb(&mut self, ciphertext: &[u8]) {
+        self.poly.absorb(ciphertext);
+        self.ct_len += ciphertext.len() as u64;
+    }
+    fn processed(&self) -> u64 {
+        self.ct_len
+    }
+    fn max_body_len(&self) -> Option<u64> {
+        Some(CHACHA_MAX_BODY)
+    }
+    fn has_tag(&self) -> bool {
+        true
+    }
+    fn tag(self: Box<Self>) -> Option<[u8; 16]> {
+        Some((*self).tag())
+    }
+    #[cfg(test)]
+    fn skip_to_limit(&mut self, left: u64) {
+        use aes::cipher::StreamCipherSeek;
+        self.ct_len = CHACHA_MAX_BODY - left;
+        // Block 0 made the Poly1305 key.
+        self.cipher.seek(64 + CHACHA_MAX_BODY - left);
     }
 }
 
@@ -526,82 +553,18 @@ impl<K: AeadKernel> FastAead<K> {
     }
 }
 
-enum GcmAny {
-    A128(Box<Gcm<aes::Aes128>>),
-    A192(Box<Gcm<aes::Aes192>>),
-    A256(Box<Gcm<aes::Aes256>>),
-}
-
-type CbcDec<C> = cbc::Decryptor<C>;
-type CbcEnc<C> = cbc::Encryptor<C>;
-
-enum CbcAny {
-    Dec128(CbcDec<aes::Aes128>),
-    Dec192(CbcDec<aes::Aes192>),
-    Dec256(CbcDec<aes::Aes256>),
-    Enc128(CbcEnc<aes::Aes128>),
-    Enc192(CbcEnc<aes::Aes192>),
-    Enc256(CbcEnc<aes::Aes256>),
-}
-
-impl CbcAny {
-    fn new(alg: &CipherAlg, key: &[u8], iv: &[u8], encrypt: bool) -> Option<CbcAny> {
-        Some(match (alg, encrypt) {
-            (CipherAlg::Aes128Cbc, false) => {
-                CbcAny::Dec128(KeyIvInit::new_from_slices(key, iv).ok()?)
-            }
-            (CipherAlg::Aes192Cbc, false) => {
-                CbcAny::Dec192(KeyIvInit::new_from_slices(key, iv).ok()?)
-            }
-            (CipherAlg::Aes256Cbc, false) => {
-                CbcAny::Dec256(KeyIvInit::new_from_slices(key, iv).ok()?)
-            }
-            (CipherAlg::Aes128Cbc, true) => {
-                CbcAny::Enc128(KeyIvInit::new_from_slices(key, iv).ok()?)
-            }
-            (CipherAlg::Aes192Cbc, true) => {
-                CbcAny::Enc192(KeyIvInit::new_from_slices(key, iv).ok()?)
-            }
-            (CipherAlg::Aes256Cbc, true) => {
-                CbcAny::Enc256(KeyIvInit::new_from_slices(key, iv).ok()?)
-            }
-            _ => return None,
-        })
-    }
-
-    /// Process whole blocks in place (`data.len()` is a multiple of 16).
-    fn blocks(&mut self, data: &mut [u8]) {
-        let (blocks, _) = Array::<u8, aes::cipher::consts::U16>::slice_as_chunks_mut(data);
-        match self {
-            CbcAny::Dec128(c) => c.decrypt_blocks(blocks),
-            CbcAny::Dec192(c) => c.decrypt_blocks(blocks),
-            CbcAny::Dec256(c) => c.decrypt_blocks(blocks),
-            CbcAny::Enc128(c) => c.encrypt_blocks(blocks),
-            CbcAny::Enc192(c) => c.encrypt_blocks(blocks),
-            CbcAny::Enc256(c) => c.encrypt_blocks(blocks),
-        }
-    }
-}
-
+/// How a [`BodyCipher`] runs its cipher: every portable cipher and mode
+/// through one [`super::modes::BodyMode`] (GCM and ChaCha20-Poly1305
+/// included), or one of the x86-64 kernels, whose fused calls
+/// (`crypt_to`, fail-closed state) the trait does not have.
 enum Engine {
-    Gcm(GcmAny),
+    Portable(Box<dyn super::modes::BodyMode>),
     /// AES-256-GCM on the fused VAES/VPCLMULQDQ kernel (runtime-detected).
     #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     GcmFast(Box<FastGcm>),
-    ChaCha(Box<ChaChaPoly>),
     /// ChaCha20-Poly1305 on the fused AVX2 kernel (runtime-detected).
     #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
     ChaChaFast(Box<FastChaCha>),
-    Cbc(CbcAny),
-    /// AES-256-CTR, zero IV (v1 bodies).
-    Ctr(ctr::Ctr128BE<aes::Aes256>),
-    /// AES-256-OFB (HMAC mode; a stream mode, no padding).
-    Ofb(Box<ofb::Ofb<aes::Aes256>>),
-    /// AES-256-CFB (CFB128, HMAC mode; a stream mode, no padding).
-    CfbEnc(Box<cfb_mode::BufEncryptor<aes::Aes256>>),
-    CfbDec(Box<cfb_mode::BufDecryptor<aes::Aes256>>),
-    /// Every other block cipher and mode (see [`super::modes`]).
-    Mode(Box<dyn super::modes::BodyMode>),
 }
 
 /// Which direction a [`BodyCipher`] runs in.
@@ -650,7 +613,8 @@ impl BodyCipher {
         dir: Direction,
         allow_kernel: bool,
     ) -> Result<BodyCipher, CipherSetupError> {
-        let aead_aad = aad.unwrap_or_default();
+        // No AAD (v1, and v2 bodies) is the empty AAD.
+        let aead_aad = aad.unwrap_or(&[]);
         #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
         let allow_kernel = allow_kernel && crate::arch::enabled();
         #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
@@ -677,49 +641,27 @@ impl BodyCipher {
         }
         #[cfg(not(all(feature = "x86-kernels", target_arch = "x86_64")))]
         let _ = allow_kernel;
-        let engine = match alg {
-            CipherAlg::Aes128Gcm => Engine::Gcm(GcmAny::A128(Box::new(
-                Gcm::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            ))),
-            CipherAlg::Aes192Gcm => Engine::Gcm(GcmAny::A192(Box::new(
-                Gcm::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            ))),
-            CipherAlg::Aes256Gcm => Engine::Gcm(GcmAny::A256(Box::new(
-                Gcm::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            ))),
-            CipherAlg::ChaCha20Poly1305 => Engine::ChaCha(Box::new(
-                ChaChaPoly::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?,
-            )),
-            CipherAlg::Aes128Cbc | CipherAlg::Aes192Cbc | CipherAlg::Aes256Cbc => Engine::Cbc(
-                CbcAny::new(alg, key, iv, dir == Direction::Encrypt)
-                    .ok_or(CipherSetupError::BadKey)?,
-            ),
-            CipherAlg::Aes256Ofb => Engine::Ofb(Box::new(
-                KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
-            )),
-            CipherAlg::Aes256Cfb if dir == Direction::Encrypt => Engine::CfbEnc(Box::new(
-                KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
-            )),
-            CipherAlg::Aes256Cfb => Engine::CfbDec(Box::new(
-                KeyIvInit::new_from_slices(key, iv).map_err(|_| CipherSetupError::BadKey)?,
-            )),
-            other => match other.spec() {
-                Some(spec) => Engine::Mode(
-                    super::modes::new_mode(spec, key, iv, aead_aad, dir == Direction::Encrypt)
-                        .ok_or(CipherSetupError::BadKey)?,
-                ),
-                None => return Err(CipherSetupError::Unsupported),
-            },
+        let mode: Box<dyn super::modes::BodyMode> = match alg {
+            // ChaCha20 is a stream cipher, not one of the block-cipher
+            // families `modes` builds.
+            CipherAlg::ChaCha20Poly1305 => {
+                Box::new(ChaChaPoly::new(key, iv, aead_aad).ok_or(CipherSetupError::BadKey)?)
+            }
+            other => {
+                let spec = other.spec().ok_or(CipherSetupError::Unsupported)?;
+                super::modes::new_mode(spec, key, iv, aead_aad, dir == Direction::Encrypt)
+                    .ok_or(CipherSetupError::BadKey)?
+            }
         };
+        let engine = Engine::Portable(mode);
         Ok(BodyCipher { engine, hmac, dir })
     }
 
     /// The v1 body cipher: AES-256-CTR keyed with the seed, zero IV.
     pub(crate) fn v1(seed: &[u8], dir: Direction) -> Result<BodyCipher, CipherSetupError> {
-        let c = ctr::Ctr128BE::<aes::Aes256>::new_from_slices(seed, &[0u8; 16])
-            .map_err(|_| CipherSetupError::BadKey)?;
+        let mode = super::modes::aes256_ctr_zero_iv(seed).ok_or(CipherSetupError::BadKey)?;
         Ok(BodyCipher {
-            engine: Engine::Ctr(c),
+            engine: Engine::Portable(mode),
             hmac: None,
             dir,
         })
@@ -740,28 +682,27 @@ impl BodyCipher {
     /// and the last block carries PKCS#7 padding).
     pub(crate) fn is_block_mode(&self) -> bool {
         match &self.engine {
-            Engine::Mode(m) => m.block_len().is_some(),
-            e => matches!(e, Engine::Cbc(_)),
+            Engine::Portable(m) => m.block_len().is_some(),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::GcmFast(_) | Engine::ChaChaFast(_) => false,
         }
     }
 
     /// Block length of a block mode (16, or 8 for DES-EDE3-CBC).
     pub(crate) fn block_len(&self) -> usize {
         match &self.engine {
-            Engine::Mode(m) => m.block_len().unwrap_or(16),
-            _ => 16,
+            Engine::Portable(m) => m.block_len().unwrap_or(16),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::GcmFast(_) | Engine::ChaChaFast(_) => 16,
         }
     }
 
     /// Whether an AEAD tag ends the body.
     pub(crate) fn has_tag(&self) -> bool {
-        #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-        if matches!(self.engine, Engine::GcmFast(_) | Engine::ChaChaFast(_)) {
-            return true;
-        }
         match &self.engine {
-            Engine::Mode(m) => m.has_tag(),
-            e => matches!(e, Engine::Gcm(_) | Engine::ChaCha(_)),
+            Engine::Portable(m) => m.has_tag(),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::GcmFast(_) | Engine::ChaChaFast(_) => true,
         }
     }
 
@@ -803,28 +744,10 @@ impl BodyCipher {
         }
         let limit = self.max_body_len().unwrap_or(u64::MAX);
         match &mut self.engine {
-            Engine::Gcm(GcmAny::A128(g)) => g.ctr.try_apply_keystream(data),
-            Engine::Gcm(GcmAny::A192(g)) => g.ctr.try_apply_keystream(data),
-            Engine::Gcm(GcmAny::A256(g)) => g.ctr.try_apply_keystream(data),
+            Engine::Portable(m) => m.apply(data),
             // Handled above.
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(_) | Engine::ChaChaFast(_) => Ok(()),
-            Engine::ChaCha(c) => c.cipher.try_apply_keystream(data),
-            Engine::Cbc(c) => {
-                c.blocks(data);
-                Ok(())
-            }
-            Engine::Ctr(c) => c.try_apply_keystream(data),
-            Engine::Ofb(c) => c.try_apply_keystream(data),
-            Engine::CfbEnc(c) => {
-                c.encrypt(data);
-                Ok(())
-            }
-            Engine::CfbDec(c) => {
-                c.decrypt(data);
-                Ok(())
-            }
-            Engine::Mode(m) => m.apply(data),
         }
         .map_err(|_| BodyTooLong { limit })?;
         if self.dir == Direction::Encrypt {
@@ -859,37 +782,21 @@ impl BodyCipher {
     /// short counter.
     fn max_body_len(&self) -> Option<u64> {
         match &self.engine {
-            Engine::Gcm(_) => Some(GCM_MAX_BODY),
+            Engine::Portable(m) => m.max_body_len(),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(_) => Some(GCM_MAX_BODY),
-            Engine::ChaCha(_) => Some(CHACHA_MAX_BODY),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::ChaChaFast(_) => Some(CHACHA_MAX_BODY),
-            Engine::Mode(m) => m.max_body_len(),
-            Engine::Cbc(_)
-            | Engine::Ctr(_)
-            | Engine::Ofb(_)
-            | Engine::CfbEnc(_)
-            | Engine::CfbDec(_) => None,
         }
     }
 
     fn processed(&self) -> u64 {
         match &self.engine {
-            Engine::Gcm(GcmAny::A128(g)) => g.ct_len,
-            Engine::Gcm(GcmAny::A192(g)) => g.ct_len,
-            Engine::Gcm(GcmAny::A256(g)) => g.ct_len,
+            Engine::Portable(m) => m.processed(),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(g) => g.ct_len,
-            Engine::ChaCha(c) => c.ct_len,
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::ChaChaFast(c) => c.ct_len,
-            Engine::Mode(m) => m.processed(),
-            Engine::Cbc(_)
-            | Engine::Ctr(_)
-            | Engine::Ofb(_)
-            | Engine::CfbEnc(_)
-            | Engine::CfbDec(_) => 0,
         }
     }
 
@@ -912,40 +819,18 @@ impl BodyCipher {
     /// decrypts.
     pub(crate) fn authenticate(&mut self, ciphertext: &[u8]) -> Result<(), BodyError> {
         self.check_len(ciphertext.len())?;
-        let n = ciphertext.len() as u64;
         match &mut self.engine {
-            Engine::Gcm(GcmAny::A128(g)) => {
-                g.ghash.absorb(ciphertext);
-                g.ct_len += n;
-            }
-            Engine::Gcm(GcmAny::A192(g)) => {
-                g.ghash.absorb(ciphertext);
-                g.ct_len += n;
-            }
-            Engine::Gcm(GcmAny::A256(g)) => {
-                g.ghash.absorb(ciphertext);
-                g.ct_len += n;
-            }
+            Engine::Portable(m) => m.absorb(ciphertext),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::GcmFast(g) => {
                 g.absorb(ciphertext);
-                g.ct_len += n;
-            }
-            Engine::ChaCha(c) => {
-                c.poly.absorb(ciphertext);
-                c.ct_len += n;
+                g.ct_len += ciphertext.len() as u64;
             }
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
             Engine::ChaChaFast(c) => {
                 c.absorb(ciphertext);
-                c.ct_len += n;
+                c.ct_len += ciphertext.len() as u64;
             }
-            Engine::Mode(m) => m.absorb(ciphertext),
-            Engine::Cbc(_)
-            | Engine::Ctr(_)
-            | Engine::Ofb(_)
-            | Engine::CfbEnc(_)
-            | Engine::CfbDec(_) => {}
         }
         if let Some(h) = &mut self.hmac {
             h.update(ciphertext);
@@ -954,33 +839,52 @@ impl BodyCipher {
     }
 
     /// The AEAD tag or HMAC over everything processed so far (empty when the
-    /// body has no integrity).
-    pub(crate) fn trailer(self) -> Zeroizing<Vec<u8>> {
+    /// body has no integrity). [`BodyError::KernelState`] after a kernel
+    /// failure: no tag is computed over output that was never produced, and
+    /// an empty trailer would pass for "no integrity".
+    pub(crate) fn trailer(self) -> Result<Zeroizing<Vec<u8>>, BodyError> {
         if let Some(h) = self.hmac {
-            return h.finalize();
+            return Ok(h.finalize());
         }
-        Zeroizing::new(match self.engine {
-            Engine::Gcm(GcmAny::A128(g)) => g.tag().to_vec(),
-            Engine::Gcm(GcmAny::A192(g)) => g.tag().to_vec(),
-            Engine::Gcm(GcmAny::A256(g)) => g.tag().to_vec(),
+        Ok(Zeroizing::new(match self.engine {
+            // A mode without a tag (CBC, CTR, OFB, CFB) has no trailer
+            // unless an HMAC (above) provides one.
+            Engine::Portable(m) => m.tag().map_or_else(Vec::new, |t| t.to_vec()),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-            Engine::GcmFast(g) => g.tag().map(|t| t.to_vec()).unwrap_or_default(),
-            Engine::ChaCha(c) => c.tag().to_vec(),
+            Engine::GcmFast(g) => g.tag().ok_or(BodyError::KernelState)?.to_vec(),
             #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
-            Engine::ChaChaFast(c) => c.tag().map(|t| t.to_vec()).unwrap_or_default(),
-            Engine::Mode(m) => m.tag().map(|t| t.to_vec()).unwrap_or_default(),
-            Engine::Cbc(_)
-            | Engine::Ctr(_)
-            | Engine::Ofb(_)
-            | Engine::CfbEnc(_)
-            | Engine::CfbDec(_) => Vec::new(),
-        })
+            Engine::ChaChaFast(c) => c.tag().ok_or(BodyError::KernelState)?.to_vec(),
+        }))
+    }
+
+    /// Test hook: move an AEAD to `left` bytes before its keystream limit,
+    /// as if that much body had been processed (instead of running 64 GiB
+    /// through it), on whichever engine runs it.
+    #[cfg(test)]
+    pub(crate) fn skip_to_limit(&mut self, left: u64) {
+        match &mut self.engine {
+            Engine::Portable(m) => m.skip_to_limit(left),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::GcmFast(g) => {
+                g.ct_len = GCM_MAX_BODY - left;
+                // Counter 1 made the mask; the body starts at 2.
+                g.k.set_counter((2 + (GCM_MAX_BODY - left) / 16) as u32);
+            }
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::ChaChaFast(cc) => {
+                cc.ct_len = CHACHA_MAX_BODY - left;
+                // Block 0 made the Poly1305 key; the body starts at 1.
+                cc.k.set_counter((1 + (CHACHA_MAX_BODY - left) / 64) as u32);
+            }
+        }
     }
 
     /// Compare the computed trailer with the one from the file in constant
     /// time.
     pub(crate) fn verify(self, expected: &[u8]) -> bool {
-        let t = self.trailer();
+        let Ok(t) = self.trailer() else {
+            return false;
+        };
         t.len() == expected.len() && bool::from(t.ct_eq(expected))
     }
 }
@@ -1076,7 +980,7 @@ mod tests {
                 chunked(&mut enc, &mut buf, step);
                 assert_eq!(buf, expect, "len {len} step {step}");
                 assert_eq!(
-                    enc.trailer().as_slice(),
+                    enc.trailer().unwrap().as_slice(),
                     tag.as_slice(),
                     "len {len} step {step}"
                 );
@@ -1182,7 +1086,11 @@ mod tests {
                     enc.update(&mut buf[w[0]..w[1]]).unwrap();
                 }
                 assert!(buf == expect, "case {case} len {len} kernel {kernel}");
-                assert_eq!(enc.trailer().as_slice(), tag.as_slice(), "case {case}");
+                assert_eq!(
+                    enc.trailer().unwrap().as_slice(),
+                    tag.as_slice(),
+                    "case {case}"
+                );
                 let mut auth = mk(Direction::Decrypt);
                 for w in cuts.windows(2) {
                     auth.authenticate(&buf[w[0]..w[1]]).unwrap();
@@ -1292,7 +1200,7 @@ mod tests {
             "42831ec2217774244b7221b784d0d49ce3aa212f2c02a4e035c17e2329aca12e21d514b25466931c7d8f6a5aac84aa051ba30b396a0aac973d58e091473f5985"
         );
         assert_eq!(
-            crate::hex::encode(&enc.trailer()),
+            crate::hex::encode(&enc.trailer().unwrap()),
             "4d5c2af327cd64a62cf35abd2ba6fab4"
         );
     }
@@ -1327,7 +1235,7 @@ mod tests {
                 chunked(&mut enc, &mut buf, step);
                 assert_eq!(buf, expect);
                 assert_eq!(
-                    enc.trailer().as_slice(),
+                    enc.trailer().unwrap().as_slice(),
                     tag.as_slice(),
                     "len {len} step {step}"
                 );
@@ -1437,7 +1345,11 @@ mod tests {
                     enc.update(&mut buf[w[0]..w[1]]).unwrap();
                 }
                 assert!(buf == expect, "case {case} len {len} kernel {kernel}");
-                assert_eq!(enc.trailer().as_slice(), tag.as_slice(), "case {case}");
+                assert_eq!(
+                    enc.trailer().unwrap().as_slice(),
+                    tag.as_slice(),
+                    "case {case}"
+                );
                 // Encrypt copying.
                 let mut enc = mk(Direction::Encrypt);
                 let mut out = vec![0u8; len];
@@ -1446,7 +1358,11 @@ mod tests {
                         .unwrap();
                 }
                 assert!(out == expect, "case {case} len {len} kernel {kernel}");
-                assert_eq!(enc.trailer().as_slice(), tag.as_slice(), "case {case}");
+                assert_eq!(
+                    enc.trailer().unwrap().as_slice(),
+                    tag.as_slice(),
+                    "case {case}"
+                );
                 // Authenticate only.
                 let mut auth = mk(Direction::Decrypt);
                 for w in cuts.windows(2) {
@@ -1506,7 +1422,7 @@ mod tests {
             c.authenticate(&data[..37]).unwrap();
             let mut buf = data[37..].to_vec();
             c.update(&mut buf).unwrap();
-            outs.push((buf, c.trailer().to_vec()));
+            outs.push((buf, c.trailer().unwrap().to_vec()));
         }
         assert!(outs[0] == outs[1]);
     }
@@ -1568,6 +1484,53 @@ mod tests {
         }
     }
 
+    /// A kernel cipher that failed gives no trailer (a typed error, not an
+    /// empty one that would read as "no integrity") and verifies nothing.
+    #[test]
+    #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+    fn a_failed_kernel_cipher_has_no_trailer() {
+        for (alg, kernel, available) in [
+            (CipherAlg::Aes256Gcm, "gcm", crate::arch::gcm::available()),
+            (
+                CipherAlg::ChaCha20Poly1305,
+                "chacha",
+                crate::arch::chacha::available(),
+            ),
+        ] {
+            if crate::arch::skip(kernel, available && crate::arch::enabled()) {
+                continue;
+            }
+            let fresh = || {
+                BodyCipher::v2(
+                    &alg,
+                    &[7; 32],
+                    &[9; 12],
+                    Some(&[]),
+                    None,
+                    Direction::Encrypt,
+                )
+                .unwrap()
+            };
+            let broken = || {
+                let mut c = fresh();
+                match &mut c.engine {
+                    Engine::GcmFast(g) => g.failed = true,
+                    Engine::ChaChaFast(g) => g.failed = true,
+                    _ => panic!("{alg:?}: the kernel engine was not chosen"),
+                }
+                c
+            };
+            let good = fresh().trailer().unwrap();
+            assert_eq!(good.len(), 16);
+            assert_eq!(broken().trailer().unwrap_err(), BodyError::KernelState);
+            assert!(fresh().verify(&good));
+            assert!(
+                !broken().verify(&good),
+                "{alg:?}: a failed cipher verified a tag"
+            );
+        }
+    }
+
     #[test]
     fn cbc_matches_nist_sp800_38a_vector() {
         // vectors/dovecot/aes-128-cbc-nopad.vectors (F.2.1, two blocks).
@@ -1594,7 +1557,6 @@ mod tests {
 
     #[test]
     fn keystream_limits_are_errors_not_panics() {
-        use aes::cipher::StreamCipherSeek;
         // Move each stream cipher to just before its limit (as if that much
         // body had been processed) instead of running 64 GiB through it.
         let key = lcg(7, 32);
@@ -1603,18 +1565,15 @@ mod tests {
             let mut c =
                 BodyCipher::v2(&CipherAlg::Aes256Gcm, &key, &iv, Some(&[]), None, dir).unwrap();
             match &mut c.engine {
-                Engine::Gcm(GcmAny::A256(g)) => {
-                    g.ct_len = GCM_MAX_BODY - 32;
-                    // The mask used the first 16 keystream bytes.
-                    g.ctr.seek(16 + GCM_MAX_BODY - 32);
-                }
+                Engine::Portable(m) => m.skip_to_limit(32),
                 #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
                 Engine::GcmFast(g) => {
                     g.ct_len = GCM_MAX_BODY - 32;
                     // Counter 1 made the mask; the body starts at 2.
                     g.k.set_counter((2 + (GCM_MAX_BODY - 32) / 16) as u32);
                 }
-                _ => panic!(),
+                #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+                Engine::ChaChaFast(_) => panic!("AES-GCM on the ChaCha kernel"),
             }
             c.update(&mut [0u8; 32]).unwrap();
             assert_eq!(
@@ -1635,10 +1594,8 @@ mod tests {
             )
             .unwrap();
             let left = match &mut c.engine {
-                Engine::ChaCha(cc) => {
-                    cc.ct_len = CHACHA_MAX_BODY - 100;
-                    // Block 0 made the Poly1305 key.
-                    cc.cipher.seek(64 + CHACHA_MAX_BODY - 100);
+                Engine::Portable(m) => {
+                    m.skip_to_limit(100);
                     100
                 }
                 #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
@@ -1648,7 +1605,8 @@ mod tests {
                     cc.k.set_counter((1 + (CHACHA_MAX_BODY - 128) / 64) as u32);
                     128
                 }
-                _ => panic!(),
+                #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+                Engine::GcmFast(_) => panic!("ChaCha20-Poly1305 on the GCM kernel"),
             };
             c.update(&mut vec![0u8; left]).unwrap();
             assert_eq!(
@@ -1668,11 +1626,11 @@ mod tests {
             Direction::Decrypt,
         )
         .unwrap();
-        let Engine::Gcm(GcmAny::A128(g)) = &mut c.engine else {
-            panic!()
-        };
-        g.ct_len = GCM_MAX_BODY - 8;
-        g.ctr.seek(16 + GCM_MAX_BODY - 8);
+        match &mut c.engine {
+            Engine::Portable(m) => m.skip_to_limit(8),
+            #[cfg(all(feature = "x86-kernels", target_arch = "x86_64"))]
+            Engine::GcmFast(_) | Engine::ChaChaFast(_) => panic!("AES-128-GCM has no kernel"),
+        }
         let mut buf = [7u8; 16];
         assert!(c.update(&mut buf).is_err());
         assert_eq!(buf, [7u8; 16]);

@@ -9,6 +9,7 @@
 //! mode runs [`BodyReader::authenticate_all`] first.
 
 use std::io::{self, BufRead, Read};
+use std::slice::SliceIndex;
 
 use super::CHUNK_LEN;
 
@@ -17,6 +18,24 @@ use super::CHUNK_LEN;
 const PIECE_LEN: usize = 8 * 1024;
 use super::cipher::{BodyCipher, BodyError, pkcs7_unpad_len_block};
 use crate::error::DecryptError;
+use crate::io_count;
+
+/// What every range into `BodyDecoder::buf` (and into the local buffer of
+/// `authenticate_all`) relies on.
+const DECODER_RANGES: &str = "the decoder keeps out_start <= out_end <= len <= buf.len() \
+     (a read count past the spare room is refused)";
+
+/// `buf[range]` for a range the decoder's invariant keeps in bounds.
+#[allow(clippy::expect_used)]
+fn held<I: SliceIndex<[u8], Output = [u8]>>(buf: &[u8], range: I) -> &[u8] {
+    buf.get(range).expect(DECODER_RANGES)
+}
+
+/// `held`, mutable.
+#[allow(clippy::expect_used)]
+fn held_mut<I: SliceIndex<[u8], Output = [u8]>>(buf: &mut [u8], range: I) -> &mut [u8] {
+    buf.get_mut(range).expect(DECODER_RANGES)
+}
 
 /// The decryption state machine without I/O, shared by the blocking and
 /// the async adapters: input goes into [`BodyDecoder::spare`] (then
@@ -77,16 +96,20 @@ impl BodyDecoder {
 
     /// Room for the next input bytes (after [`BodyDecoder::compact`]).
     pub(crate) fn spare(&mut self) -> &mut [u8] {
-        self.buf.get_mut(self.len..).unwrap_or_default()
+        held_mut(&mut self.buf, self.len..)
     }
 
     /// `n` bytes were read into [`BodyDecoder::spare`]; 0 is end of input.
-    pub(crate) fn filled(&mut self, n: usize) {
+    /// A count larger than the spare room (a broken reader) is an error and
+    /// changes nothing.
+    pub(crate) fn filled(&mut self, n: usize) -> io::Result<()> {
+        io_count::check(n, self.buf.len() - self.len)?;
         if n == 0 {
             self.eof = true;
         } else {
             self.len += n;
         }
+        Ok(())
     }
 
     /// Plaintext is ready for [`BodyDecoder::output`].
@@ -122,11 +145,11 @@ impl BodyDecoder {
     /// Copy (or decrypt, when lazy) released plaintext into `out`.
     pub(crate) fn output(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let n = (self.out_end - self.out_start).min(out.len());
-        let src = self
-            .buf
-            .get(self.out_start..self.out_start + n)
-            .unwrap_or_default();
-        let dst = out.get_mut(..n).unwrap_or_default();
+        let src = held(&self.buf, self.out_start..self.out_start + n);
+        #[allow(clippy::expect_used)]
+        let dst = out
+            .get_mut(..n)
+            .expect("n is at most out.len() (the min above)");
         if self.lazy {
             let Some(cipher) = self.cipher.as_mut() else {
                 return Err(self.fail(DecryptError::TruncatedBody("no cipher".into())));
@@ -148,19 +171,13 @@ impl BodyDecoder {
             let Some(cipher) = self.cipher.as_mut() else {
                 return Err(self.fail(DecryptError::TruncatedBody("no cipher".into())));
             };
-            let rest = self
-                .buf
-                .get_mut(self.out_start..self.out_end)
-                .unwrap_or_default();
+            let rest = held_mut(&mut self.buf, self.out_start..self.out_end);
             if let Err(e) = cipher.update(rest) {
                 return Err(self.fail(too_long(e)));
             }
             self.lazy = false;
         }
-        Ok(self
-            .buf
-            .get(self.out_start..self.out_end)
-            .unwrap_or_default())
+        Ok(held(&self.buf, self.out_start..self.out_end))
     }
 
     /// `n` bytes of [`BodyDecoder::output_buf`] were used.
@@ -188,7 +205,7 @@ impl BodyDecoder {
             }
             if self.block_mode {
                 cipher
-                    .update(self.buf.get_mut(..avail).unwrap_or_default())
+                    .update(held_mut(&mut self.buf, ..avail))
                     .map_err(too_long)?;
             } else {
                 self.lazy = true;
@@ -207,11 +224,8 @@ impl BodyDecoder {
             // Check the MAC first so that tampering reports as such.
             if let Some(c) = self.cipher.take() {
                 let mut c = c;
-                c.authenticate(self.buf.get(..body).unwrap_or_default())
-                    .map_err(too_long)?;
-                if self.trailer_len > 0
-                    && !c.verify(self.buf.get(body..self.len).unwrap_or_default())
-                {
+                c.authenticate(held(&self.buf, ..body)).map_err(too_long)?;
+                if self.trailer_len > 0 && !c.verify(held(&self.buf, body..self.len)) {
                     return Err(DecryptError::Authentication { what: "HMAC" });
                 }
             }
@@ -228,7 +242,7 @@ impl BodyDecoder {
         c.update(data).map_err(too_long)?;
         if self.trailer_len > 0 {
             let what = if c.has_tag() { "AEAD tag" } else { "HMAC" };
-            if !c.verify(trailer.get(..self.trailer_len).unwrap_or_default()) {
+            if !c.verify(held(trailer, ..self.trailer_len)) {
                 return Err(DecryptError::Authentication { what });
             }
         }
@@ -301,16 +315,14 @@ impl<R: Read> BodyReader<R> {
         let mut buf = vec![0u8; CHUNK_LEN + trailer_len];
         let mut len = 0usize;
         loop {
-            let n = read_retry(inner, buf.get_mut(len..).unwrap_or_default())?;
+            let n = read_retry(inner, held_mut(&mut buf, len..))?;
             if n == 0 {
                 break;
             }
             len += n;
             if len == buf.len() {
                 let body = len - trailer_len;
-                cipher
-                    .authenticate(buf.get(..body).unwrap_or_default())
-                    .map_err(too_long)?;
+                cipher.authenticate(held(&buf, ..body)).map_err(too_long)?;
                 buf.copy_within(body..len, 0);
                 len = trailer_len;
             }
@@ -321,11 +333,9 @@ impl<R: Read> BodyReader<R> {
             )));
         }
         let body = len - trailer_len;
-        cipher
-            .authenticate(buf.get(..body).unwrap_or_default())
-            .map_err(too_long)?;
+        cipher.authenticate(held(&buf, ..body)).map_err(too_long)?;
         let what = if cipher.has_tag() { "AEAD tag" } else { "HMAC" };
-        if cipher.verify(buf.get(body..len).unwrap_or_default()) {
+        if cipher.verify(held(&buf, body..len)) {
             Ok(())
         } else {
             Err(DecryptError::Authentication { what })
@@ -339,7 +349,7 @@ impl<R: Read> BodyReader<R> {
         loop {
             if !self.dec.at_eof() {
                 let n = read_retry(&mut self.inner, self.dec.spare())?;
-                self.dec.filled(n);
+                self.dec.filled(n)?;
             }
             if let Some(more) = self.dec.process()? {
                 return Ok(more);
@@ -366,10 +376,7 @@ impl<R: Read> BodyReader<R> {
             let room = PIECE_LEN.min(self.dec.buf.len() - self.dec.len);
             let n = read_retry(
                 &mut self.inner,
-                self.dec
-                    .buf
-                    .get_mut(self.dec.len..self.dec.len + room)
-                    .unwrap_or_default(),
+                held_mut(&mut self.dec.buf, self.dec.len..self.dec.len + room),
             )?;
             if n == 0 {
                 self.dec.eof = true;
@@ -383,11 +390,14 @@ impl<R: Read> BodyReader<R> {
             let Some(cipher) = self.dec.cipher.as_mut() else {
                 return Err(DecryptError::TruncatedBody("no cipher".into()));
             };
+            // At the top of the loop at most `hold` bytes are held, so
+            // `avail <= n <= PIECE_LEN <= out.len() - total`.
+            #[allow(clippy::expect_used)]
+            let dst = out
+                .get_mut(total..total + avail)
+                .expect("a piece releases at most PIECE_LEN bytes and out has room for one");
             cipher
-                .update_to(
-                    self.dec.buf.get(..avail).unwrap_or_default(),
-                    out.get_mut(total..total + avail).unwrap_or_default(),
-                )
+                .update_to(held(&self.dec.buf, ..avail), dst)
                 .map_err(too_long)?;
             total += avail;
             self.dec.buf.copy_within(avail..self.dec.len, 0);
@@ -426,9 +436,7 @@ impl<R: Read> BodyReader<R> {
             if total <= hold {
                 // Too little to release anything yet: keep it.
                 let n = src.len();
-                if let Some(dst) = self.dec.buf.get_mut(self.dec.len..self.dec.len + n) {
-                    dst.copy_from_slice(src);
-                }
+                held_mut(&mut self.dec.buf, self.dec.len..self.dec.len + n).copy_from_slice(src);
                 self.dec.len += n;
                 consume(&mut self.inner, n);
                 continue;
@@ -442,15 +450,20 @@ impl<R: Read> BodyReader<R> {
             let from_held = self.dec.len.min(release);
             let from_src = release - from_held;
             let (out_held, out_src) = out.split_at_mut(from_held);
+            // `from_src` is at most `src.len() - hold` (when all held bytes
+            // go out) or 0, and `out_src` has `release - from_held` bytes.
+            #[allow(clippy::expect_used)]
+            let (source_head, out_head) = (
+                src.get(..from_src)
+                    .expect("from_src <= src.len(): release counts held bytes first"),
+                out_src
+                    .get_mut(..from_src)
+                    .expect("from_src <= out_src.len() = out.len() - from_held"),
+            );
             cipher
-                .update_to(self.dec.buf.get(..from_held).unwrap_or_default(), out_held)
+                .update_to(held(&self.dec.buf, ..from_held), out_held)
                 .map_err(too_long)?;
-            cipher
-                .update_to(
-                    src.get(..from_src).unwrap_or_default(),
-                    out_src.get_mut(..from_src).unwrap_or_default(),
-                )
-                .map_err(too_long)?;
+            cipher.update_to(source_head, out_head).map_err(too_long)?;
             self.dec.buf.copy_within(from_held..self.dec.len, 0);
             self.dec.len -= from_held;
             consume(&mut self.inner, from_src);
@@ -466,11 +479,13 @@ fn too_long(e: BodyError) -> DecryptError {
     }
 }
 
+/// `Read::read`, retried on `Interrupted`; a count past the buffer (a
+/// broken reader) is an error.
 fn read_retry<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         match r.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => return other,
+            other => return io_count::check(other?, buf.len()),
         }
     }
 }
@@ -538,8 +553,8 @@ impl<R: Read> BufRead for BodyReader<R> {
 mod tests {
     use super::*;
     use crate::container::CipherAlg;
+    use crate::primitives::hash::Hash;
     use crate::stream::cipher::Direction;
-    use crate::wrap::hash::Hash;
 
     /// Hands out at most the next size in `sizes` (cycling) per read, like
     /// a pipe or a socket.
@@ -578,7 +593,7 @@ mod tests {
         let mut c = cipher(alg, Direction::Encrypt);
         let mut data = plain.to_vec();
         c.update(&mut data).unwrap();
-        let t = c.trailer();
+        let t = c.trailer().unwrap();
         data.extend_from_slice(&t);
         (data, t.len())
     }

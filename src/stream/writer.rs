@@ -11,6 +11,8 @@ use std::io::{self, Write};
 
 use super::CHUNK_LEN;
 use super::cipher::{BodyCipher, BodyError, pkcs7_pad_block};
+use crate::io_count;
+use zeroize::Zeroize;
 
 /// Writes at least this large skip the buffer when it is empty.
 const DIRECT_MIN: usize = 4096;
@@ -32,10 +34,18 @@ pub(crate) struct BodyEncoder {
     /// Cipher block length (16; 8 for DES-EDE3-CBC).
     block: usize,
     finished: bool,
+    /// An error ended the stream: nothing more goes out, and every later
+    /// call fails, so that a caller who ignored the error cannot finish a
+    /// container whose body is incomplete.
+    poisoned: bool,
 }
 
 fn finished_error() -> io::Error {
     io::Error::other("writer already finished")
+}
+
+fn poisoned_error() -> io::Error {
+    io::Error::other("an earlier error ended this writer; its output is incomplete")
 }
 
 fn too_long(e: BodyError) -> io::Error {
@@ -61,17 +71,43 @@ impl BodyEncoder {
             block_mode,
             block,
             finished: false,
+            poisoned: false,
+        }
+    }
+
+    /// End the stream after `e`: drop the cipher and everything not yet
+    /// written (including output that `emit` had sized but not filled).
+    fn fail(&mut self, e: io::Error) -> io::Error {
+        self.poisoned = true;
+        self.cipher = None;
+        self.out.clear();
+        self.out_pos = 0;
+        // Plaintext not yet encrypted.
+        self.buf.zeroize();
+        e
+    }
+
+    fn check_live(&self) -> io::Result<()> {
+        if self.poisoned {
+            Err(poisoned_error())
+        } else {
+            Ok(())
         }
     }
 
     /// Output waiting to be written.
     pub(crate) fn pending(&self) -> &[u8] {
-        self.out.get(self.out_pos..).unwrap_or_default()
+        #[allow(clippy::expect_used)]
+        self.out
+            .get(self.out_pos..)
+            .expect("out_pos <= out.len(): advance refuses counts past pending")
     }
 
-    /// `n` bytes of [`BodyEncoder::pending`] were written.
-    pub(crate) fn advance(&mut self, n: usize) {
-        self.out_pos = (self.out_pos + n).min(self.out.len());
+    /// `n` bytes of [`BodyEncoder::pending`] were written; a count past
+    /// them (a broken writer) is an error and changes nothing.
+    pub(crate) fn advance(&mut self, n: usize) -> io::Result<()> {
+        self.out_pos += io_count::check(n, self.out.len() - self.out_pos)?;
+        Ok(())
     }
 
     /// Encrypt `src` (a prefix of the body stream) into the (drained)
@@ -88,9 +124,11 @@ impl BodyEncoder {
         }
         let start = out.len();
         out.resize(start + src.len(), 0);
-        cipher
-            .update_to(src, out.get_mut(start..).unwrap_or_default())
-            .map_err(too_long)
+        #[allow(clippy::expect_used)]
+        let dst = out
+            .get_mut(start..)
+            .expect("out was just resized to start + src.len()");
+        cipher.update_to(src, dst).map_err(too_long)
     }
 
     /// Encrypt the buffered plaintext (whole blocks only if `keep_tail`)
@@ -105,12 +143,14 @@ impl BodyEncoder {
             return Ok(());
         }
         self.out_pos = 0;
-        Self::emit(
-            cipher,
-            &mut self.header,
-            &mut self.out,
-            self.buf.get(..n).unwrap_or_default(),
-        )?;
+        #[allow(clippy::expect_used)]
+        let src = self
+            .buf
+            .get(..n)
+            .expect("n is at most buf.len() (whole blocks of it, or all)");
+        if let Err(e) = Self::emit(cipher, &mut self.header, &mut self.out, src) {
+            return Err(self.fail(e));
+        }
         self.buf.drain(..n);
         Ok(())
     }
@@ -119,26 +159,24 @@ impl BodyEncoder {
     /// taken. Call only with the output drained.
     pub(crate) fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         debug_assert!(self.pending().is_empty());
+        self.check_live()?;
         let Some(cipher) = self.cipher.as_mut() else {
             return Err(finished_error());
         };
         if !self.block_mode && self.buf.is_empty() && data.len() >= DIRECT_MIN {
             // Large write, nothing buffered: encrypt from `data` into the
             // output in one pass (no copy into `buf` first).
-            let n = data.len().min(CHUNK_LEN);
+            let (src, _) = data.split_at(data.len().min(CHUNK_LEN));
             self.out_pos = 0;
-            Self::emit(
-                cipher,
-                &mut self.header,
-                &mut self.out,
-                data.get(..n).unwrap_or_default(),
-            )?;
-            return Ok(n);
+            if let Err(e) = Self::emit(cipher, &mut self.header, &mut self.out, src) {
+                return Err(self.fail(e));
+            }
+            return Ok(src.len());
         }
         let room = CHUNK_LEN + 16 - self.buf.len();
-        let n = room.min(data.len());
-        self.buf
-            .extend_from_slice(data.get(..n).unwrap_or_default());
+        let (taken, _) = data.split_at(room.min(data.len()));
+        let n = taken.len();
+        self.buf.extend_from_slice(taken);
         if self.buf.len() >= CHUNK_LEN {
             self.flush_chunk(true)?;
         }
@@ -148,6 +186,7 @@ impl BodyEncoder {
     /// Whole blocks can go out; the final partial block and the trailer
     /// wait for [`BodyEncoder::finish`]. Call only with the output drained.
     pub(crate) fn flush(&mut self) -> io::Result<()> {
+        self.check_live()?;
         if self.buf.is_empty() {
             Ok(())
         } else {
@@ -165,6 +204,7 @@ impl BodyEncoder {
     /// Empty input produces no output at all. Call only with the output
     /// drained.
     pub(crate) fn finish(&mut self) -> io::Result<()> {
+        self.check_live()?;
         if self.finished {
             return Ok(());
         }
@@ -186,7 +226,10 @@ impl BodyEncoder {
             self.out_pos = 0;
         }
         let cipher = self.cipher.take().ok_or_else(finished_error)?;
-        self.out.extend_from_slice(&cipher.trailer());
+        match cipher.trailer() {
+            Ok(trailer) => self.out.extend_from_slice(&trailer),
+            Err(e) => return Err(self.fail(too_long(e))),
+        }
         self.finished = true;
         Ok(())
     }
@@ -208,7 +251,7 @@ impl<W: Write> BodyWriter<W> {
     fn drain(&mut self) -> io::Result<()> {
         self.inner.write_all(self.enc.pending())?;
         let n = self.enc.pending().len();
-        self.enc.advance(n);
+        self.enc.advance(n)?;
         Ok(())
     }
 
@@ -233,5 +276,67 @@ impl<W: Write> Write for BodyWriter<W> {
         self.enc.flush()?;
         self.drain()?;
         self.inner.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::container::CipherAlg;
+    use crate::stream::cipher::Direction;
+
+    fn near_limit_encoder(alg: &CipherAlg, left: u64) -> BodyEncoder {
+        let mut cipher = BodyCipher::v2(
+            alg,
+            &[7u8; 32],
+            &[9u8; 12],
+            Some(&[]),
+            None,
+            Direction::Encrypt,
+        )
+        .unwrap();
+        cipher.skip_to_limit(left);
+        BodyEncoder::new(b"HEADER".to_vec(), cipher)
+    }
+
+    /// A write past the cipher's limit fails, and the encoder is dead
+    /// afterwards: nothing pending (not the header, not the zeroed output
+    /// `emit` had sized), and write, flush and finish all fail, so a
+    /// caller who ignores the first error cannot produce a container.
+    #[test]
+    fn an_error_poisons_the_encoder() {
+        for alg in [CipherAlg::Aes256Gcm, CipherAlg::ChaCha20Poly1305] {
+            // The direct path (a large write, nothing buffered).
+            // 128: a whole number of GCM and ChaCha20 blocks, so that the
+            // kernels' state stays consistent and the error is the limit.
+            let mut enc = near_limit_encoder(&alg, 128);
+            assert!(enc.write(&[1u8; DIRECT_MIN]).is_err(), "{alg}");
+            assert!(enc.pending().is_empty(), "{alg}");
+            assert!(enc.write(b"more").is_err());
+            assert!(enc.flush().is_err());
+            assert!(enc.finish().is_err());
+            assert!(enc.pending().is_empty());
+
+            // The buffered path: small writes, then the chunk flush fails.
+            let mut enc = near_limit_encoder(&alg, 128);
+            assert_eq!(enc.write(&[1u8; 100]).unwrap(), 100);
+            assert_eq!(enc.write(&[1u8; 60]).unwrap(), 60);
+            assert!(enc.finish().is_err(), "{alg}");
+            assert!(enc.pending().is_empty());
+            assert!(enc.finish().is_err());
+        }
+    }
+
+    /// Within the limit the same encoder works (the test above fails for
+    /// the reason it names).
+    #[test]
+    fn up_to_the_limit_the_encoder_works() {
+        for alg in [CipherAlg::Aes256Gcm, CipherAlg::ChaCha20Poly1305] {
+            let mut enc = near_limit_encoder(&alg, 128);
+            assert_eq!(enc.write(&[1u8; 128]).unwrap(), 128);
+            enc.finish().unwrap();
+            // Header, 128 ciphertext bytes, 16-byte tag.
+            assert_eq!(enc.pending().len(), 6 + 128 + 16, "{alg}");
+        }
     }
 }

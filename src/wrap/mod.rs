@@ -17,62 +17,22 @@
 //! Then the 2048-step key-check chain over the blob, compared in constant
 //! time.
 
-pub(crate) mod ec;
-pub(crate) mod hash;
-mod sha256_chain;
-
-use aes::cipher::{BlockModeDecrypt, BlockModeEncrypt, KeyIvInit, StreamCipher};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::container::{CipherAlg, HeaderV1, HeaderV2, Recipient, RecipientType};
-use crate::error::{DecryptError, EncryptError};
-use crate::keys::{KeyType, MatchedKey, PointForm, PrivateKind, PublicKey, PublicKind};
+use crate::error::{DecryptError, EncryptError, UnwrapError};
+use crate::keys::{Encapsulated, MatchedKey, PointForm, PublicKey, Scheme};
+use crate::primitives::aes256;
+use crate::primitives::hash::Hash;
 use crate::stream::cipher::{BodyCipher, Direction, pkcs7_pad_block, pkcs7_unpad_len_block};
-use hash::Hash;
 
-pub use crate::limits::MAX_ROUNDS;
+use crate::limits::MAX_ROUNDS;
 
-type Aes256CbcDec = cbc::Decryptor<aes::Aes256>;
-type Aes256CbcEnc = cbc::Encryptor<aes::Aes256>;
-type Aes256Ctr = ctr::Ctr128BE<aes::Aes256>;
-
-/// AES-256-CBC decryption with PKCS#7 padding removal.
-pub(crate) fn aes256_cbc_decrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
-    let dec = Aes256CbcDec::new_from_slices(key, iv).ok()?;
-    let mut buf = Zeroizing::new(data.to_vec());
-    let len = dec
-        .decrypt_padded::<aes::cipher::block_padding::Pkcs7>(&mut buf)
-        .ok()?
-        .len();
-    buf.truncate(len);
-    Some(buf)
-}
-
-/// AES-256-CBC encryption with PKCS#7 padding.
-pub(crate) fn aes256_cbc_encrypt(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    let enc = Aes256CbcEnc::new_from_slices(key, iv).ok()?;
-    let mut buf = vec![0u8; data.len() + 16 - data.len() % 16];
-    buf.get_mut(..data.len())?.copy_from_slice(data);
-    let n = enc
-        .encrypt_padded::<aes::cipher::block_padding::Pkcs7>(&mut buf, data.len())
-        .ok()?
-        .len();
-    buf.truncate(n);
-    Some(buf)
-}
-
-/// AES-256-CTR with a zero IV (v1 containers and v1 key strings).
-pub(crate) fn aes256_ctr_zero_iv(key: &[u8], data: &mut [u8]) -> Option<()> {
-    let mut c = Aes256Ctr::new_from_slices(key, &[0u8; 16]).ok()?;
-    c.apply_keystream(data);
-    Some(())
-}
-
-fn unwrap_err(m: &MatchedKey, reason: impl Into<String>) -> DecryptError {
+fn unwrap_err(m: &MatchedKey, reason: UnwrapError) -> DecryptError {
     DecryptError::Unwrap {
         key_id: m.id,
-        reason: reason.into(),
+        reason,
     }
 }
 
@@ -86,45 +46,26 @@ pub(crate) fn unwrap_v2(
 ) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
     let hash =
         Hash::from_alg(&h.hash).ok_or_else(|| DecryptError::UnsupportedHash(h.hash.name()))?;
-    let blob = match (r.key_type, &m.key.kind) {
-        (
-            RecipientType::Ec,
-            PrivateKind::P256(_)
-            | PrivateKind::P384(_)
-            | PrivateKind::P521(_)
-            | PrivateKind::X25519(_)
-            | PrivateKind::X448(_),
-        ) => {
+    let blob = match (r.key_type, m.key.scheme()) {
+        (RecipientType::Ec, Scheme::Ecdh) | (RecipientType::MlKem, Scheme::MlKem) => {
             check_rounds(h, m)?;
-            let secret =
-                ec::shared_secret(&m.key, &r.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+            let secret = m
+                .key
+                .decapsulate(&r.ephemeral_key)
+                .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?;
             return unwrap_shared(h, hash, &secret, r, blob_len);
         }
-        (
-            RecipientType::MlKem,
-            PrivateKind::MlKem {
-                params, expanded, ..
-            },
-        ) => {
-            check_rounds(h, m)?;
-            let secret = crate::keys::mlkem::decapsulate(*params, expanded, &r.ephemeral_key)
-                .map_err(|e| unwrap_err(m, e))?;
-            return unwrap_shared(h, hash, &secret, r, blob_len);
-        }
-        (RecipientType::Rsa, PrivateKind::Rsa(k)) => Zeroizing::new(
-            k.oaep_decrypt::<sha1::Sha1>(&r.encrypted_key)
-                .map_err(|_| {
-                    unwrap_err(m, "RSA-OAEP decryption failed (wrong key or corrupt data)")
-                })?,
-        ),
+        (RecipientType::Rsa, Scheme::RsaOaep) => m
+            .key
+            .oaep_decrypt(&r.encrypted_key)
+            .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?,
         (RecipientType::Ec | RecipientType::Rsa | RecipientType::MlKem, _) => {
             return Err(unwrap_err(
                 m,
-                format!(
-                    "recipient type {:#04x} does not fit a {} key",
-                    r.key_type.to_byte(),
-                    m.key.key_type()
-                ),
+                UnwrapError::KeyTypeMismatch {
+                    recipient_type: r.key_type.to_byte(),
+                    key_type: m.key.key_type().to_string(),
+                },
             ));
         }
         (other, _) => return Err(DecryptError::UnsupportedKeyType(other.to_byte())),
@@ -136,7 +77,10 @@ fn check_rounds(h: &HeaderV2, m: &MatchedKey) -> Result<(), DecryptError> {
     if h.rounds == 0 || h.rounds > MAX_ROUNDS {
         return Err(unwrap_err(
             m,
-            format!("PBKDF2 rounds {} outside 1..={MAX_ROUNDS}", h.rounds),
+            UnwrapError::Rounds {
+                rounds: h.rounds,
+                max: MAX_ROUNDS,
+            },
         ));
     }
     Ok(())
@@ -164,7 +108,7 @@ fn unwrap_shared(
         let mut kek = Zeroizing::new([0u8; 48]);
         hash.pbkdf2(secret, &r.ephemeral_key, h.rounds, kek.as_mut_slice());
         let (k, iv) = kek.split_at(32);
-        aes256_cbc_decrypt(k, iv, &r.encrypted_key)
+        aes256::cbc_decrypt(k, iv, &r.encrypted_key)
     };
     match blob {
         Some(blob) => check_blob(h, hash, blob, blob_len),
@@ -283,32 +227,37 @@ fn same_calg_wrap(
     };
     c.update(&mut buf).ok()?;
     if aead {
-        buf.extend_from_slice(&c.trailer());
+        buf.extend_from_slice(&c.trailer().ok()?);
     }
     Some(buf)
 }
 
 /// Unwrap a v1 seed with key `m`; checks the seed hash.
 pub(crate) fn unwrap_v1(h: &HeaderV1, m: &MatchedKey) -> Result<Zeroizing<Vec<u8>>, DecryptError> {
-    if !matches!(
-        m.key.key_type(),
-        KeyType::Ec(_) | KeyType::X25519 | KeyType::X448
-    ) {
+    if m.key.scheme() != Scheme::Ecdh {
         return Err(unwrap_err(
             m,
-            "v1 containers need an EC, X25519 or X448 key",
+            UnwrapError::V1NeedsEc {
+                key_type: m.key.key_type().to_string(),
+            },
         ));
     }
-    if h.seed_hash.len() != 32 || h.encrypted_seed.len() != 32 {
-        return Err(unwrap_err(
-            m,
-            "v1 seed hash and encrypted seed must be 32 bytes",
-        ));
+    for (field, len) in [
+        ("seed hash", h.seed_hash.len()),
+        ("encrypted seed", h.encrypted_seed.len()),
+    ] {
+        if len != 32 {
+            return Err(unwrap_err(m, UnwrapError::V1FieldLength { field, len }));
+        }
     }
-    let secret = ec::shared_secret(&m.key, &h.ephemeral_key).map_err(|e| unwrap_err(m, e))?;
+    let secret = m
+        .key
+        .decapsulate(&h.ephemeral_key)
+        .map_err(|e| unwrap_err(m, UnwrapError::Key(e)))?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut seed = Zeroizing::new(h.encrypted_seed.clone());
-    aes256_ctr_zero_iv(&kek, &mut seed).ok_or_else(|| unwrap_err(m, "bad key length"))?;
+    #[allow(clippy::expect_used)]
+    aes256::ctr_zero_iv(&kek, &mut seed).expect("a SHA-256 digest is a 32-byte AES-256 key");
     let check = Hash::Sha256.digest(&[&seed]);
     if !bool::from(check.ct_eq(&h.seed_hash)) {
         return Err(DecryptError::KeyCheck);
@@ -332,60 +281,42 @@ pub(crate) fn wrap_v2(
     eph_form: PointForm,
     same_calg: Option<&CipherAlg>,
 ) -> Result<Wrapped, EncryptError> {
-    match &recipient.kind {
-        PublicKind::Rsa(k) => {
-            let ek = k
-                .oaep_encrypt::<sha1::Sha1>(blob)
-                .map_err(|e| EncryptError::Unsupported(format!("RSA-OAEP: {e}")))?;
-            Ok(Wrapped {
-                key_type: RecipientType::Rsa,
-                ephemeral_key: Vec::new(),
-                encrypted_key: ek,
-            })
-        }
-        PublicKind::P256(_)
-        | PublicKind::P384(_)
-        | PublicKind::P521(_)
-        | PublicKind::X25519(_)
-        | PublicKind::X448(_)
-        | PublicKind::MlKem(..) => {
-            let (key_type, eph, secret) = match &recipient.kind {
-                // The KEM ciphertext takes the ephemeral key's place (and
-                // is the PBKDF2 salt), the KEM secret the ECDH secret's.
-                PublicKind::MlKem(p, ek) => {
-                    let (ct, ss) =
-                        crate::keys::mlkem::encapsulate(*p, ek).map_err(EncryptError::Random)?;
-                    (RecipientType::MlKem, ct, ss)
-                }
-                _ => {
-                    let (eph, ss) =
-                        ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
-                    (RecipientType::Ec, eph, ss)
-                }
-            };
-            if let Some(alg) = same_calg {
-                let ek =
-                    same_calg_wrap(alg, hash, &secret, &eph, rounds, blob).ok_or_else(|| {
-                        EncryptError::Unsupported(format!("SAME_CALG key wrap with {alg}"))
-                    })?;
-                return Ok(Wrapped {
-                    key_type,
-                    ephemeral_key: eph,
-                    encrypted_key: ek,
-                });
-            }
-            let mut kek = Zeroizing::new([0u8; 48]);
-            hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
-            let (k, iv) = kek.split_at(32);
-            let ek = aes256_cbc_encrypt(k, iv, blob)
-                .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
-            Ok(Wrapped {
-                key_type,
-                ephemeral_key: eph,
-                encrypted_key: ek,
-            })
-        }
+    if recipient.scheme() == Scheme::RsaOaep {
+        return Ok(Wrapped {
+            key_type: RecipientType::Rsa,
+            ephemeral_key: Vec::new(),
+            encrypted_key: recipient.oaep_encrypt(blob)?,
+        });
     }
+    let key_type = match recipient.scheme() {
+        Scheme::MlKem => RecipientType::MlKem,
+        Scheme::Ecdh | Scheme::RsaOaep => RecipientType::Ec,
+    };
+    // For ML-KEM the KEM ciphertext takes the ephemeral key's place (and is
+    // the PBKDF2 salt), the KEM secret the ECDH secret's.
+    let Encapsulated {
+        stored: eph,
+        secret,
+    } = recipient.encapsulate(eph_form)?;
+    if let Some(alg) = same_calg {
+        let ek = same_calg_wrap(alg, hash, &secret, &eph, rounds, blob)
+            .ok_or_else(|| EncryptError::Unsupported(format!("SAME_CALG key wrap with {alg}")))?;
+        return Ok(Wrapped {
+            key_type,
+            ephemeral_key: eph,
+            encrypted_key: ek,
+        });
+    }
+    let mut kek = Zeroizing::new([0u8; 48]);
+    hash.pbkdf2(&secret, &eph, rounds, kek.as_mut_slice());
+    let (k, iv) = kek.split_at(32);
+    let ek = aes256::cbc_encrypt(k, iv, blob)
+        .ok_or_else(|| EncryptError::Unsupported("AES-256-CBC key wrap".into()))?;
+    Ok(Wrapped {
+        key_type,
+        ephemeral_key: eph,
+        encrypted_key: ek,
+    })
 }
 
 /// Wrap a v1 seed: returns (ephemeral point, encrypted seed).
@@ -394,10 +325,19 @@ pub(crate) fn wrap_v1(
     seed: &[u8; 32],
     eph_form: PointForm,
 ) -> Result<(Vec<u8>, Vec<u8>), EncryptError> {
-    let (eph, secret) = ec::ephemeral_agree(recipient, eph_form).map_err(EncryptError::Random)?;
+    if recipient.scheme() != Scheme::Ecdh {
+        return Err(EncryptError::Unsupported(format!(
+            "v1 containers need an EC, X25519 or X448 recipient, not {}",
+            recipient.key_type()
+        )));
+    }
+    let Encapsulated {
+        stored: eph,
+        secret,
+    } = recipient.encapsulate(eph_form)?;
     let kek = Zeroizing::new(Hash::Sha256.digest(&[&secret]));
     let mut enc = seed.to_vec();
-    aes256_ctr_zero_iv(&kek, &mut enc)
+    aes256::ctr_zero_iv(&kek, &mut enc)
         .ok_or_else(|| EncryptError::Unsupported("AES-256-CTR".into()))?;
     Ok((eph, enc))
 }

@@ -237,8 +237,12 @@ fn private_text(
     Ok(match (fmt, password) {
         (OutFormat::Pem, None) => key.to_pem(pf)?,
         (OutFormat::Pem, Some(pw)) => key.to_encrypted_pem(pf, pw)?,
-        (OutFormat::Dovecot, None) => key.to_dovecot_string(None)?,
-        (OutFormat::Dovecot, Some(pw)) => key.to_dovecot_string_with_cipher(pw, cipher)?,
+        (OutFormat::Dovecot, None) => {
+            key.to_dovecot_string(mailcrypt::keys::DovecotProtection::None)?
+        }
+        (OutFormat::Dovecot, Some(pw)) => {
+            key.to_dovecot_string(mailcrypt::keys::DovecotProtection::password(pw).cipher(cipher))?
+        }
         (OutFormat::Jwk, None) => key.to_jwk(jwk_meta)?,
         (OutFormat::Jwk, Some(_)) => {
             bail!("JWK output cannot be password-protected (Dovecot has no encrypted JWK)")
@@ -346,15 +350,12 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
     let out_pw = read_password(&a.out_password_file)?;
     let data = read_input(&a.input)?;
     let input = load_input(&a, &data, pw.as_deref().map(|v| v.as_slice()))?;
-    // Keep kid/use of a JWK input.
-    let data_meta = {
-        std::str::from_utf8(&data)
-            .ok()
-            .filter(|t| t.trim_start().starts_with('{'))
-            .and_then(|t| PublicKey::from_jwk_with_meta(t).ok())
-            .map(|(_, m)| m)
-            .unwrap_or_default()
-    };
+    // Keep kid/use of a JWK input; any other input has none to keep.
+    let data_meta = std::str::from_utf8(&data)
+        .ok()
+        .filter(|t| t.trim_start().starts_with('{'))
+        .and_then(|t| PublicKey::from_jwk_with_meta(t).ok())
+        .map_or_else(JwkMeta::default, |(_, m)| m);
     let m = meta(a.kid.clone(), a.usage, data_meta);
     let pf = form(a.point_form);
     if let Some(p) = &a.encrypt_to {
@@ -367,7 +368,9 @@ fn convert(a: ConvertArgs) -> Result<ExitCode> {
         let pdata = read_input(p)?;
         let target = PublicKey::from_bytes(&pdata)
             .with_context(|| format!("loading public key {}", p.display()))?;
-        let text = Zeroizing::new(k.to_dovecot_string_for_key_with_cipher(&target, a.key_cipher)?);
+        let text = Zeroizing::new(k.to_dovecot_string(
+            mailcrypt::keys::DovecotProtection::key(&target).cipher(a.key_cipher),
+        )?);
         write_output(a.output.as_deref(), a.to, text.as_bytes(), true)?;
         return Ok(ExitCode::SUCCESS);
     }

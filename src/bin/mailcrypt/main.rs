@@ -15,7 +15,7 @@ use mailcrypt::container::{Header, Integrity};
 use mailcrypt::keys::{
     AttributeFile, IdConvention, KeyRing, PointForm, PrivateKey, PublicKey, UserKeyStore,
 };
-use mailcrypt::{DecryptError, DecryptOptions, Decryptor, Encryptor, Target};
+use mailcrypt::{DecryptError, DecryptOptions, Decryptor, Encryptor, Target, Verification};
 
 use mailcrypt::store::AtomicFile;
 use serde_json::{Map, Value, json};
@@ -450,34 +450,34 @@ fn output(src: impl Read, out: &mut dyn Write, raw: bool, input: &str, output: &
 fn decrypt(a: DecryptArgs) -> Result<ExitCode> {
     let ring = load_ring(&a.keys)?;
     let opts = DecryptOptions::default()
+        .verification(if a.verified {
+            Verification::Verified
+        } else {
+            Verification::Streaming
+        })
+        .buffer_limit(a.max_buffer)
         .require_integrity(a.require_integrity)
         .allow_ofb_cfb(a.allow_ofb_cfb);
     let (in_name, out_name) = (input_name(&a.input), output_name(&a.output));
     let mut sink = Sink::open(&a.output)?;
-    let stdin = a.input.as_ref().is_none_or(|p| p.as_os_str() == "-");
-    if a.verified && !stdin {
-        let path = a.input.clone().unwrap_or_default();
-        let file = File::open(&path).with_context(|| in_name.clone())?;
-        let dec = Decryptor::verified_with_options(BufReader::new(file), &ring, &opts)
-            .with_context(|| in_name.clone())?
-            .use_source_buffer();
-        warn_unauthenticated(dec.info(), &a.input);
-        output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
-    } else if a.verified {
-        let dec = Decryptor::verified_buffered_with_options(
-            io::stdin().lock(),
-            &ring,
-            a.max_buffer,
-            &opts,
-        )
-        .with_context(|| in_name.clone())?;
-        warn_unauthenticated(dec.info(), &a.input);
-        output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
-    } else {
-        let dec = Decryptor::buf_read_with_options(open_input(&a.input)?, &ring, &opts)
-            .with_context(|| in_name.clone())?;
-        warn_unauthenticated(dec.info(), &a.input);
-        output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
+    match a.input.as_ref().filter(|p| p.as_os_str() != "-") {
+        // A file can seek: verified mode reads it twice instead of
+        // buffering it.
+        Some(path) => {
+            let file = File::open(path).with_context(|| in_name.clone())?;
+            let dec = Decryptor::open_seekable(BufReader::new(file), &ring, &opts)
+                .with_context(|| in_name.clone())?
+                .use_source_buffer();
+            warn_unauthenticated(dec.info(), &a.input);
+            output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
+        }
+        None => {
+            let dec = Decryptor::open(io::stdin().lock(), &ring, &opts)
+                .with_context(|| in_name.clone())?
+                .use_source_buffer();
+            warn_unauthenticated(dec.info(), &a.input);
+            output(dec, sink.writer(), a.raw, &in_name, &out_name)?;
+        }
     }
     sink.commit().with_context(|| out_name.clone())?;
     Ok(ExitCode::SUCCESS)
@@ -702,7 +702,7 @@ fn inspect_container<R: BufRead>(
         _ => bail!("unknown header version"),
     }
     if with_keys {
-        match Decryptor::new(open()?, ring) {
+        match Decryptor::open(open()?, ring, &mailcrypt::DecryptOptions::default()) {
             Ok(dec) => {
                 if let Some(m) = &dec.info().matched {
                     let _ = writeln!(
@@ -721,9 +721,11 @@ fn inspect_container<R: BufRead>(
                 }
             }
             Err(e) => {
+                // With its source() chain (e.g. why a session key unwrap failed).
+                let e = format!("{:#}", anyhow!(e));
                 let _ = writeln!(t, "  opened by: none ({e})");
                 fields.insert("match".into(), Value::Null);
-                fields.insert("match_error".into(), json!(e.to_string()));
+                fields.insert("match_error".into(), json!(e));
             }
         }
     }

@@ -197,9 +197,10 @@ fn mail_json(m: &MailRef) -> Map<String, Value> {
         o.insert("offset".into(), json!(m.offset));
         o.insert("size".into(), json!(m.len));
         o.insert("mailbox".into(), json!(m.mailbox));
-        let meta = m.dbox.clone().unwrap_or_default();
-        o.insert("guid".into(), json!(meta.guid));
-        o.insert("received".into(), json!(meta.received));
+        // No dbox metadata: guid and received are null.
+        let meta = m.dbox.as_ref();
+        o.insert("guid".into(), json!(meta.and_then(|d| d.guid.as_ref())));
+        o.insert("received".into(), json!(meta.and_then(|d| d.received)));
     }
     o
 }

@@ -208,7 +208,7 @@ thread_local! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wrap::hash::Hash;
+    use crate::primitives::hash::Hash;
     use sha2::{Digest, Sha256};
 
     fn crate_key_check(blob: &[u8]) -> Vec<u8> {

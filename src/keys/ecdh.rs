@@ -5,15 +5,15 @@
 
 use zeroize::Zeroizing;
 
-use crate::keys::{Curve, KeyType, PointForm, PrivateKey, PublicKey};
-use crate::keys::{PrivateKind, PublicKind};
+use super::{Curve, KeyType, PointForm, PrivateKey, PrivateKind, PublicKey, PublicKind};
+use crate::error::KeyError;
 
 /// Shared secret between our private key and a peer point in any SEC1 form.
-pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, String> {
+pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     fn derive<C>(
         sk: &elliptic_curve::SecretKey<C>,
         peer: &[u8],
-    ) -> Result<Zeroizing<Vec<u8>>, String>
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError>
     where
         C: elliptic_curve::CurveArithmetic,
         elliptic_curve::AffinePoint<C>:
@@ -21,7 +21,7 @@ pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<V
         elliptic_curve::FieldBytesSize<C>: elliptic_curve::sec1::ModulusSize,
     {
         let pk = elliptic_curve::PublicKey::<C>::from_sec1_bytes(peer)
-            .map_err(|_| "the ephemeral key is not a valid point on the key's curve".to_string())?;
+            .map_err(|_| invalid("the ephemeral key is not a valid point on the key's curve"))?;
         let ss = elliptic_curve::ecdh::diffie_hellman(sk.to_nonzero_scalar(), pk.as_affine());
         Ok(Zeroizing::new(ss.raw_secret_bytes().to_vec()))
     }
@@ -31,32 +31,40 @@ pub(crate) fn shared_secret(key: &PrivateKey, peer: &[u8]) -> Result<Zeroizing<V
         PrivateKind::P521(k) => derive(k, peer),
         PrivateKind::X25519(k) => {
             let peer = <[u8; 32]>::try_from(peer)
-                .map_err(|_| "the ephemeral key is not a raw 32-byte X25519 key".to_string())?;
+                .map_err(|_| invalid("the ephemeral key is not a raw 32-byte X25519 key"))?;
             let ss = Zeroizing::new(x25519_dalek::x25519(**k, peer));
             nonzero(ss.to_vec())
         }
         PrivateKind::X448(k) => {
             let peer = <[u8; 56]>::try_from(peer)
-                .map_err(|_| "the ephemeral key is not a raw 56-byte X448 key".to_string())?;
+                .map_err(|_| invalid("the ephemeral key is not a raw 56-byte X448 key"))?;
             let ss = Zeroizing::new(
                 x448::x448(**k, peer)
-                    .ok_or_else(|| "the ephemeral X448 key has small order".to_string())?,
+                    .ok_or_else(|| invalid("the ephemeral X448 key has small order"))?,
             );
             nonzero(ss.to_vec())
         }
-        PrivateKind::Rsa(_) => Err("an RSA key cannot open an EC recipient".into()),
-        PrivateKind::MlKem { .. } => Err("an ML-KEM key cannot open an EC recipient".into()),
+        PrivateKind::Rsa(_) | PrivateKind::MlKem { .. } => Err(KeyError::Unsupported(format!(
+            "ECDH with a {} key",
+            key.key_type()
+        ))),
     }
 }
 
-fn nonzero(ss: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, String> {
+fn invalid(what: &str) -> KeyError {
+    KeyError::Invalid(what.to_string())
+}
+
+fn nonzero(ss: Vec<u8>) -> Result<Zeroizing<Vec<u8>>, KeyError> {
     let ss = Zeroizing::new(ss);
     let mut acc = 0u8;
     for b in ss.iter() {
         acc |= b;
     }
     if acc == 0 {
-        return Err("the shared secret is all zero (small-order peer key)".into());
+        return Err(invalid(
+            "the shared secret is all zero (small-order peer key)",
+        ));
     }
     Ok(ss)
 }
@@ -76,7 +84,7 @@ pub(crate) fn x448_public(k: &[u8; 56]) -> [u8; 56] {
 pub(crate) fn ephemeral_agree(
     recipient: &PublicKey,
     form: PointForm,
-) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), String> {
+) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), KeyError> {
     let curve = match recipient.key_type() {
         KeyType::Ec(c) => c,
         KeyType::X25519 | KeyType::X448 => {
@@ -84,29 +92,32 @@ pub(crate) fn ephemeral_agree(
                 PrivateKey::generate_x448()
             } else {
                 PrivateKey::generate_x25519()
-            }
-            .map_err(|e| e.to_string())?;
+            }?;
+            #[allow(clippy::expect_used)]
             let point = eph
                 .public_key()
                 .raw_public_key()
-                .ok_or_else(|| "no public key".to_string())?
+                .expect("a generated X25519/X448 key has a raw public key")
                 .to_vec();
+            #[allow(clippy::expect_used)]
             let peer = recipient
                 .raw_public_key()
-                .ok_or_else(|| "no public key".to_string())?;
+                .expect("an X25519/X448 public key has raw bytes");
             let secret = shared_secret(&eph, peer)?;
             return Ok((point, secret));
         }
-        other => return Err(format!("{other} is not an EC key")),
+        other => return Err(KeyError::Unsupported(format!("ECDH with a {other} key"))),
     };
-    let eph = PrivateKey::generate_ec(curve).map_err(|e| e.to_string())?;
+    let eph = PrivateKey::generate_ec(curve)?;
+    #[allow(clippy::expect_used)]
     let point = eph
         .public_key()
         .sec1_point(form)
-        .ok_or_else(|| "no point".to_string())?;
+        .expect("a generated EC key has a SEC1 point");
+    #[allow(clippy::expect_used)]
     let peer = recipient
         .sec1_point(PointForm::Uncompressed)
-        .ok_or_else(|| "no point".to_string())?;
+        .expect("a NIST-curve public key has a SEC1 point");
     let secret = shared_secret(&eph, &peer)?;
     debug_assert_eq!(secret.len(), curve_len(&recipient.kind));
     Ok((point, secret))

@@ -5,103 +5,82 @@ use hmac::{KeyInit, Mac};
 use sha2::Digest;
 use zeroize::Zeroizing;
 
-use crate::container::HashAlg;
+pub(crate) use crate::container::alg::Hash;
 
-/// A hash mailcrypt implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Hash {
-    Sha1,
-    Sha224,
-    Sha256,
-    Sha384,
-    Sha512,
-    /// Read only (see [`HashAlg::Md5`]).
-    Md5,
+/// Run `$body` with `$d` bound to the hash's RustCrypto type: the one
+/// place a [`Hash`] becomes a type.
+macro_rules! with_digest {
+    ($hash:expr, $d:ident => $body:expr) => {
+        match $hash {
+            Hash::Sha1 => {
+                type $d = sha1::Sha1;
+                $body
+            }
+            Hash::Sha224 => {
+                type $d = sha2::Sha224;
+                $body
+            }
+            Hash::Sha256 => {
+                type $d = sha2::Sha256;
+                $body
+            }
+            Hash::Sha384 => {
+                type $d = sha2::Sha384;
+                $body
+            }
+            Hash::Sha512 => {
+                type $d = sha2::Sha512;
+                $body
+            }
+            Hash::Md5 => {
+                type $d = md5::Md5;
+                $body
+            }
+        }
+    };
 }
 
 impl Hash {
-    pub(crate) fn from_alg(alg: &HashAlg) -> Option<Hash> {
-        Some(match alg {
-            HashAlg::Sha1 => Hash::Sha1,
-            HashAlg::Sha224 => Hash::Sha224,
-            HashAlg::Sha256 => Hash::Sha256,
-            HashAlg::Sha384 => Hash::Sha384,
-            HashAlg::Sha512 => Hash::Sha512,
-            HashAlg::Md5 => Hash::Md5,
-            HashAlg::Unknown(_) => return None,
-        })
-    }
-
-    pub(crate) fn output_len(self) -> usize {
-        match self {
-            Hash::Sha1 => 20,
-            Hash::Sha224 => 28,
-            Hash::Sha256 => 32,
-            Hash::Sha384 => 48,
-            Hash::Sha512 => 64,
-            Hash::Md5 => 16,
-        }
-    }
-
     /// Hash of the concatenation of `parts`.
     pub(crate) fn digest(self, parts: &[&[u8]]) -> Vec<u8> {
-        fn run<D: Digest>(parts: &[&[u8]]) -> Vec<u8> {
+        with_digest!(self, D => {
             let mut d = D::new();
             for p in parts {
                 d.update(p);
             }
             d.finalize().to_vec()
-        }
-        match self {
-            Hash::Sha1 => run::<sha1::Sha1>(parts),
-            Hash::Sha224 => run::<sha2::Sha224>(parts),
-            Hash::Sha256 => run::<sha2::Sha256>(parts),
-            Hash::Sha384 => run::<sha2::Sha384>(parts),
-            Hash::Sha512 => run::<sha2::Sha512>(parts),
-            Hash::Md5 => run::<md5::Md5>(parts),
-        }
+        })
     }
 
-    /// PBKDF2-HMAC-<self>.
+    /// PBKDF2-HMAC-<self>. SHA-256 tries the SHA-NI chain first.
     pub(crate) fn pbkdf2(self, password: &[u8], salt: &[u8], rounds: u32, out: &mut [u8]) {
-        match self {
-            Hash::Sha1 => pbkdf2::pbkdf2_hmac::<sha1::Sha1>(password, salt, rounds, out),
-            Hash::Sha224 => pbkdf2::pbkdf2_hmac::<sha2::Sha224>(password, salt, rounds, out),
-            Hash::Sha256 => {
-                if !super::sha256_chain::pbkdf2_hmac_sha256(password, salt, rounds, out) {
-                    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, rounds, out)
-                }
-            }
-            Hash::Sha384 => pbkdf2::pbkdf2_hmac::<sha2::Sha384>(password, salt, rounds, out),
-            Hash::Sha512 => pbkdf2::pbkdf2_hmac::<sha2::Sha512>(password, salt, rounds, out),
-            Hash::Md5 => pbkdf2::pbkdf2_hmac::<md5::Md5>(password, salt, rounds, out),
+        if self == Hash::Sha256
+            && super::sha256_chain::pbkdf2_hmac_sha256(password, salt, rounds, out)
+        {
+            return;
         }
+        with_digest!(self, D => pbkdf2::pbkdf2_hmac::<D>(password, salt, rounds, out))
     }
 
     /// Dovecot's key check: `h = H(blob)`, then 2048 times
-    /// `h = H(h ‖ BE32(i))` for i = 1..=2048.
+    /// `h = H(h ‖ BE32(i))` for i = 1..=2048. SHA-256 tries the SHA-NI
+    /// chain first.
     pub(crate) fn key_check(self, blob: &[u8]) -> Vec<u8> {
-        fn run<D: Digest>(blob: &[u8]) -> Vec<u8> {
+        if self == Hash::Sha256
+            && let Some(h) = super::sha256_chain::key_check_sha256(blob)
+        {
+            return h.to_vec();
+        }
+        with_digest!(self, D => {
             let mut h = D::digest(blob);
             for i in 1u32..=2048 {
                 let mut d = D::new();
-                d.update(&h);
+                d.update(h);
                 d.update(i.to_be_bytes());
                 h = d.finalize();
             }
             h.to_vec()
-        }
-        match self {
-            Hash::Sha1 => run::<sha1::Sha1>(blob),
-            Hash::Sha224 => run::<sha2::Sha224>(blob),
-            Hash::Sha256 => match super::sha256_chain::key_check_sha256(blob) {
-                Some(h) => h.to_vec(),
-                None => run::<sha2::Sha256>(blob),
-            },
-            Hash::Sha384 => run::<sha2::Sha384>(blob),
-            Hash::Sha512 => run::<sha2::Sha512>(blob),
-            Hash::Md5 => run::<md5::Md5>(blob),
-        }
+        })
     }
 
     /// A keyed HMAC. HMAC takes keys of any length, so this only fails if
