@@ -37,9 +37,21 @@ fn encrypt(enc: &Encryptor, plain: &[u8]) -> Vec<u8> {
     w.finish().unwrap()
 }
 
+/// An error with its `source()` chain, as the CLI prints it (the reason
+/// a session key unwrap failed is the source of `DecryptError::Unwrap`).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut msg = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        msg = format!("{msg}: {c}");
+        cause = c.source();
+    }
+    msg
+}
+
 fn decrypt(data: &[u8], ring: &KeyRing) -> Result<Vec<u8>, String> {
     let mut d = Decryptor::open(data, ring, &mailcrypt::DecryptOptions::default())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
@@ -51,7 +63,7 @@ fn decrypt_verified(data: &[u8], ring: &KeyRing) -> Result<Vec<u8>, String> {
         ring,
         &mailcrypt::DecryptOptions::verified(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| chain(&e))?;
     let mut out = Vec::new();
     d.read_to_end(&mut out).map_err(|e| e.to_string())?;
     Ok(out)

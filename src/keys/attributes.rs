@@ -304,7 +304,7 @@ pub struct LoadReport {
 /// The mail-crypt keys of one user, found in an [`AttributeFile`].
 ///
 /// ```
-/// use mailcrypt::keys::{AttributeFile, Curve, KeyRing, PrivateKey, UserKeyStore};
+/// use mailcrypt::keys::{AttributeFile, Curve, DovecotProtection, KeyRing, PrivateKey, UserKeyStore};
 /// // A store like the one `doveadm mailbox cryptokey generate` writes:
 /// let user = PrivateKey::generate_ec(Curve::P256)?;
 /// let folder = PrivateKey::generate_ec(Curve::P256)?;
@@ -313,8 +313,8 @@ pub struct LoadReport {
 /// let text = format!(
 ///     "priv/g1/vendor/vendor.dovecot/pvt/server/vendor/vendor.dovecot/pvt/crypt/privkeys/{uid}\n{}\n\
 ///      priv/g1/vendor/vendor.dovecot/pvt/crypt/privkeys/{fid}\n{}\n",
-///     user.to_dovecot_string(mailcrypt::keys::DovecotProtection::password(b"secret"))?.as_str(),
-///     folder.to_dovecot_string(mailcrypt::keys::DovecotProtection::key(user.public_key()))?,
+///     user.to_dovecot_string(DovecotProtection::password(b"secret"))?.as_str(),
+///     folder.to_dovecot_string(DovecotProtection::key(user.public_key()))?.as_str(),
 /// );
 /// let store = UserKeyStore::from_attributes(&AttributeFile::parse(text.as_bytes())?);
 /// let mut ring = KeyRing::new();
