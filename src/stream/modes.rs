@@ -109,8 +109,8 @@ impl<C: BlockCipherEncrypt + Send> BodyMode for CfbDec<C> {
     }
 }
 
-/// GCM over any 16-byte block cipher (ARIA here): the same streaming GCM
-/// as the portable AES-GCM path ([`super::cipher::Gcm`]).
+/// GCM over any 16-byte block cipher (AES and ARIA): the streaming GCM of
+/// [`super::cipher::Gcm`], which every portable GCM body runs on.
 impl<C> BodyMode for Gcm<C>
 where
     C: BlockCipherEncrypt + BlockSizeUser<BlockSize = U16> + KeyInit + Send,
@@ -209,7 +209,8 @@ pub(crate) fn new_mode(
             )),
             _ => return None,
         },
-        // `BodyCipher` runs ChaCha20-Poly1305 on an engine of its own.
+        // ChaCha20 is no block cipher: `stream::cipher::ChaChaPoly`
+        // implements `BodyMode` itself.
         Family::ChaCha20 => return None,
     })
 }
