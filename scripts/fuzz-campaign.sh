@@ -13,6 +13,8 @@
 #   -o RESULTS   results file (default fuzz/results.tsv)
 #   FUZZ_EXTRA_ARGS  more libFuzzer flags (e.g. -max_len=600), recorded in
 #                the budget column
+#   Interrupting the fuzzer process (kill -INT <its pid>, not this script's)
+#   ends its run early; the row is written with "interrupted" in the budget.
 #   -k           keep going after a finding (libFuzzer -fork=1 with
 #                -ignore_crashes/-ignore_timeouts/-ignore_ooms); findings are
 #                still counted and written to fuzz/artifacts/<target>/
@@ -36,7 +38,7 @@ while [ $# -gt 0 ]; do
         -o) RESULTS=$2; shift 2 ;;
         -k) KEEP_GOING=1; shift ;;
         --summary) SUMMARY=1; shift ;;
-        -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -94,6 +96,13 @@ for t in "${TARGETS[@]}"; do
         -artifact_prefix="fuzz/artifacts/$t/" \
         -print_final_stats=1 >"$log" 2>&1 || rc=$?
     secs=$(( $(date +%s) - start ))
+    budget=$BUDGET_DESC
+    # SIGINT to the fuzzer (not to this script) ends a long run early: libFuzzer
+    # prints its final stats and exits 72. That is a stop, not a finding.
+    if [ "$rc" = 72 ] && grep -q 'libFuzzer: run interrupted' "$log"; then
+        rc=0
+        budget="$budget interrupted"
+    fi
     after=$(find "fuzz/artifacts/$t" -maxdepth 1 -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
     findings=$((after - before))
     if [ "$KEEP_GOING" = 1 ]; then
@@ -112,7 +121,7 @@ for t in "${TARGETS[@]}"; do
     bytes=$(du -sb "fuzz/corpus/$t" | cut -f1)
     if [ "$rc" != 0 ] && [ "$findings" = 0 ]; then findings=1; fi
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
-        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$t" "$BUDGET_DESC" "$secs" "$execs" "$rate" \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$t" "$budget" "$secs" "$execs" "$rate" \
         "${cov:-0}" "${ft:-0}" "$files" "$bytes" "${rss:-0}" "$findings" "$FUZZ_LABEL" "$commit" \
         >>"$RESULTS"
     echo "   $t: $execs execs in $secs s ($rate/s), cov ${cov:-?}, corpus $files files, peak RSS ${rss:-?} MB, findings $findings"
