@@ -116,13 +116,16 @@ def mpi(b):
 def ctr(key, iv, data):
     return ossl("enc", "-aes-256-ctr", "-K", key.hex(), "-iv", iv.hex(), "-nosalt", stdin=data)
 
+# (curve OID, private payload, id) of every fixture key, for the
+# attribute seeds below.
+fixture_payloads = []
 if have_openssl:
     # v2 strings for the vector keys: public, private in clear, and under
     # the first vector password, for EC and RSA.
     for p in [V / "dovecot/sample-v2.key.pem", V / "dovecot/rsa1024-private-pkcs8.pem",
               *sorted((V / "oracle/keys").glob("*/private.pem"))]:
         try:
-            is_rsa = b"RSA" in ossl("pkey", "-in", str(p), "-noout", "-text")[:64]
+            is_rsa = b"\nmodulus:" in ossl("pkey", "-in", str(p), "-noout", "-text")[:80]
             if is_rsa:
                 spki = ossl("pkey", "-in", str(p), "-pubout", "-outform", "DER")
                 payload = ossl("rsa", "-in", str(p), "-traditional", "-outform", "DER")
@@ -139,6 +142,7 @@ if have_openssl:
                 oid = {"prime256v1": "1.2.840.10045.3.1.7", "secp384r1": "1.3.132.0.34",
                        "secp521r1": "1.3.132.0.35"}[next(w for w in ("prime256v1", "secp384r1", "secp521r1") if w in curve)]
             kid = hashlib.sha256(spki).hexdigest()
+            fixture_payloads.append((oid, payload, kid))
             add("dovecot_key", f"2:{spki.hex()}:{kid}")
             add("dovecot_key", f"2:{oid}:0:{payload.hex()}:{kid}")
             salt = hashlib.sha256(p.read_bytes()).digest()[:16]
@@ -160,6 +164,77 @@ for line in text.splitlines():
 for p in attr_files:
     add("attributes", p.read_bytes())
 add("attributes", b"")
+# The real builds only protect keys with aes-256-ctr and sha256. The
+# library also reads the other key ciphers and PBKDF2 hashes, so the
+# user keys of the vector attribute files are re-encrypted here under
+# each of them (password = the fuzz target's, PASSWORDS[1]). Needs the
+# `cryptography` module; without it this section is skipped.
+try:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    have_cryptography = True
+except ImportError:
+    have_cryptography = False
+KEY_CIPHERS = {"aes-128-ctr": (16, 16), "aes-192-ctr": (24, 16), "aes-256-ctr": (32, 16),
+               "aes-128-gcm": (16, 12), "aes-256-gcm": (32, 12), "chacha20-poly1305": (32, 12)}
+KEY_HASHES = ["sha1", "sha224", "sha256", "sha384", "sha512", "md5"]
+PASSWORD = b"Tr0ub4dor&3-mailcrypt"
+
+def key_encrypt(cipher, key, iv, data):
+    if cipher.endswith("ctr"):
+        e = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+        return e.update(data) + e.finalize()
+    if cipher.endswith("gcm"):
+        return AESGCM(key).encrypt(iv, data, None)
+    return ChaCha20Poly1305(key).encrypt(iv, data, None)
+
+def password_key_variants(value):
+    """The payload of a `2:<oid>:2:aes-256-ctr:<salt>:sha256:<rounds>:<enc>:<id>`
+    string under every key cipher and hash; [] when the password does not open it."""
+    f = value.split(b":")
+    if len(f) != 9 or f[2] != b"2" or f[3] != b"aes-256-ctr" or f[5] != b"sha256":
+        return []
+    salt, rounds, enc = bytes.fromhex(f[4].decode()), int(f[6]), bytes.fromhex(f[7].decode())
+    kd = hashlib.pbkdf2_hmac("sha256", PASSWORD, salt, rounds, 48)
+    payload = key_encrypt("aes-256-ctr", kd[:32], kd[32:], enc)
+    if int.from_bytes(payload[:4], "big") != len(payload) - 4:
+        return []  # not this password
+    out = []
+    for i, (cipher, (kl, il)) in enumerate(KEY_CIPHERS.items()):
+        for j, h in enumerate(KEY_HASHES):
+            r = 2048 if (i + j) % 5 == 0 else 3  # few rounds keep the target fast
+            kd = hashlib.pbkdf2_hmac(h, PASSWORD, salt, r, kl + il)
+            ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
+            out.append(b":".join([*f[:3], cipher.encode(), f[4], h.encode(),
+                                  str(r).encode(), ct.hex().encode(), f[8]]))
+    return out
+
+if have_cryptography:
+    for n, p in enumerate(attr_files):
+        lines = p.read_bytes().split(b"\n")
+        for i in range(1, len(lines), 2):
+            variants = password_key_variants(lines[i])
+            # Every combination for the first file, one each for the rest.
+            for k, v in enumerate(variants):
+                if n == 0 or k % len(attr_files) == n:
+                    add("attributes", b"\n".join(lines[:i] + [v] + lines[i + 1:]))
+                    add("dovecot_key", v)
+    # The vector files only hold P-256 user keys: also put every fixture
+    # key (P-384, P-521, RSA: longer payloads, other curves) in the first
+    # file's password-protected slot, under each key cipher. Its id then
+    # differs from the file's public key, which the loader must also take.
+    for n, p in enumerate(attr_files[:1]):
+        lines = p.read_bytes().split(b"\n")
+        slots = [i for i in range(1, len(lines), 2) if password_key_variants(lines[i])]
+        for i in slots[:1]:
+            f = lines[i].split(b":")
+            salt = bytes.fromhex(f[4].decode())
+            for oid, payload, kid in fixture_payloads:
+                for cipher, (kl, il) in KEY_CIPHERS.items():
+                    kd = hashlib.pbkdf2_hmac("sha256", PASSWORD, salt, 3, kl + il)
+                    ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
+                    v = f"2:{oid}:2:{cipher}:{f[4].decode()}:sha256:3:{ct.hex()}:{kid}".encode()
+                    add("attributes", b"\n".join(lines[:i] + [v] + lines[i + 1:]))
 # dbox: the sdbox/mdbox files the real builds wrote, whole and cut short.
 for p in files():
     if p.parent.name in ("dbox-Mails", "storage") and (p.name.startswith("u.") or p.name.startswith("m.")):
