@@ -45,9 +45,11 @@ pub const KEY_FILES: [(&str, &[u8]); 8] = [
     ),
 ];
 
-/// X25519 and X448 keys (Dovecot 2.4): in the decryption ring only. The
-/// `roundtrip` target keeps to [`KEY_FILES`], whose target rules it checks.
-pub const EXTRA_RING_FILES: [(&str, &[u8]); 2] = [
+/// X25519 and X448 keys (Dovecot 2.4) and the ML-KEM keys (mailcrypt's own
+/// extension, `vectors/mlkem`): in the decryption ring only, so that the
+/// seeds encrypted to them reach decapsulation and unwrap. The `roundtrip`
+/// target keeps to [`KEY_FILES`], whose target rules it checks.
+pub const EXTRA_RING_FILES: [(&str, &[u8]); 5] = [
     (
         "vectors/x25519/keys/x25519/private.pem",
         include_bytes!("../../vectors/x25519/keys/x25519/private.pem"),
@@ -55,6 +57,18 @@ pub const EXTRA_RING_FILES: [(&str, &[u8]); 2] = [
     (
         "vectors/x25519/keys/x448/private.pem",
         include_bytes!("../../vectors/x25519/keys/x448/private.pem"),
+    ),
+    (
+        "vectors/mlkem/keys/mlkem512/private.pem",
+        include_bytes!("../../vectors/mlkem/keys/mlkem512/private.pem"),
+    ),
+    (
+        "vectors/mlkem/keys/mlkem768/private.pem",
+        include_bytes!("../../vectors/mlkem/keys/mlkem768/private.pem"),
+    ),
+    (
+        "vectors/mlkem/keys/mlkem1024/private.pem",
+        include_bytes!("../../vectors/mlkem/keys/mlkem1024/private.pem"),
     ),
 ];
 
