@@ -188,53 +188,58 @@ def key_encrypt(cipher, key, iv, data):
         return AESGCM(key).encrypt(iv, data, None)
     return ChaCha20Poly1305(key).encrypt(iv, data, None)
 
-def password_key_variants(value):
-    """The payload of a `2:<oid>:2:aes-256-ctr:<salt>:sha256:<rounds>:<enc>:<id>`
-    string under every key cipher and hash; [] when the password does not open it."""
-    f = value.split(b":")
-    if len(f) != 9 or f[2] != b"2" or f[3] != b"aes-256-ctr" or f[5] != b"sha256":
-        return []
-    salt, rounds, enc = bytes.fromhex(f[4].decode()), int(f[6]), bytes.fromhex(f[7].decode())
-    kd = hashlib.pbkdf2_hmac("sha256", PASSWORD, salt, rounds, 48)
-    payload = key_encrypt("aes-256-ctr", kd[:32], kd[32:], enc)
+def open_password_key(value):
+    """(oid, salt hex, id, payload) of a password-protected
+    `2:<oid>:2:aes-256-ctr:<salt>:sha256:<rounds>:<enc>:<id>` string that
+    PASSWORD opens; None for anything else."""
+    f = value.decode(errors="replace").split(":")
+    if len(f) != 9 or f[2] != "2" or f[3] != "aes-256-ctr" or f[5] != "sha256":
+        return None
+    kd = hashlib.pbkdf2_hmac("sha256", PASSWORD, bytes.fromhex(f[4]), int(f[6]), 48)
+    payload = key_encrypt("aes-256-ctr", kd[:32], kd[32:], bytes.fromhex(f[7]))
     if int.from_bytes(payload[:4], "big") != len(payload) - 4:
-        return []  # not this password
-    out = []
-    for i, (cipher, (kl, il)) in enumerate(KEY_CIPHERS.items()):
-        for j, h in enumerate(KEY_HASHES):
-            r = 2048 if (i + j) % 5 == 0 else 3  # few rounds keep the target fast
-            kd = hashlib.pbkdf2_hmac(h, PASSWORD, salt, r, kl + il)
-            ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
-            out.append(b":".join([*f[:3], cipher.encode(), f[4], h.encode(),
-                                  str(r).encode(), ct.hex().encode(), f[8]]))
-    return out
+        return None  # not this password
+    return f[1], f[4], f[8], payload
+
+def password_key(oid, cipher, salt_hex, hash_name, rounds, payload, kid):
+    """A v2 key string protecting `payload` with PASSWORD, as Dovecot does:
+    PBKDF2 -> key || IV -> cipher (AEAD tag appended)."""
+    kl, il = KEY_CIPHERS[cipher]
+    kd = hashlib.pbkdf2_hmac(hash_name, PASSWORD, bytes.fromhex(salt_hex), rounds, kl + il)
+    ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
+    return f"2:{oid}:2:{cipher}:{salt_hex}:{hash_name}:{rounds}:{ct.hex()}:{kid}".encode()
 
 if have_cryptography:
+    fixtures_done = False
     for n, p in enumerate(attr_files):
         lines = p.read_bytes().split(b"\n")
         for i in range(1, len(lines), 2):
-            variants = password_key_variants(lines[i])
-            # Every combination for the first file, one each for the rest.
-            for k, v in enumerate(variants):
-                if n == 0 or k % len(attr_files) == n:
-                    add("attributes", b"\n".join(lines[:i] + [v] + lines[i + 1:]))
-                    add("dovecot_key", v)
-    # The vector files only hold P-256 user keys: also put every fixture
-    # key (P-384, P-521, RSA: longer payloads, other curves) in the first
-    # file's password-protected slot, under each key cipher. Its id then
-    # differs from the file's public key, which the loader must also take.
-    for n, p in enumerate(attr_files[:1]):
-        lines = p.read_bytes().split(b"\n")
-        slots = [i for i in range(1, len(lines), 2) if password_key_variants(lines[i])]
-        for i in slots[:1]:
-            f = lines[i].split(b":")
-            salt = bytes.fromhex(f[4].decode())
-            for oid, payload, kid in fixture_payloads:
-                for cipher, (kl, il) in KEY_CIPHERS.items():
-                    kd = hashlib.pbkdf2_hmac("sha256", PASSWORD, salt, 3, kl + il)
-                    ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
-                    v = f"2:{oid}:2:{cipher}:{f[4].decode()}:sha256:3:{ct.hex()}:{kid}".encode()
-                    add("attributes", b"\n".join(lines[:i] + [v] + lines[i + 1:]))
+            opened = open_password_key(lines[i])
+            if opened is None:
+                continue
+            oid, salt_hex, kid, payload = opened
+            def with_value(v):
+                return b"\n".join(lines[:i] + [v] + lines[i + 1:])
+            # Every cipher x hash for the first file, one each for the rest;
+            # 2048 rounds now and then, few otherwise to keep the target fast.
+            for c, cipher in enumerate(KEY_CIPHERS):
+                for h, hash_name in enumerate(KEY_HASHES):
+                    k = c * len(KEY_HASHES) + h
+                    if n == 0 or k % len(attr_files) == n:
+                        rounds = 2048 if (c + h) % 5 == 0 else 3
+                        v = password_key(oid, cipher, salt_hex, hash_name, rounds, payload, kid)
+                        add("attributes", with_value(v))
+                        add("dovecot_key", v)
+            # The vector files only hold P-256 user keys: the first slot
+            # found also gets every fixture key (P-384, P-521, RSA: other
+            # curves, longer payloads) under each key cipher. Its id then
+            # differs from the file's public key, which the loader must take.
+            if not fixtures_done:
+                fixtures_done = True
+                for f_oid, f_payload, f_kid in fixture_payloads:
+                    for cipher in KEY_CIPHERS:
+                        v = password_key(f_oid, cipher, salt_hex, "sha256", 3, f_payload, f_kid)
+                        add("attributes", with_value(v))
 # dbox: the sdbox/mdbox files the real builds wrote, whole and cut short.
 for p in files():
     if p.parent.name in ("dbox-Mails", "storage") and (p.name.startswith("u.") or p.name.startswith("m.")):
