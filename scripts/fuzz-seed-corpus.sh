@@ -113,8 +113,37 @@ def mpi(b):
         b = b"\0" + b
     return len(b).to_bytes(4, "big") + b
 
-def ctr(key, iv, data):
-    return ossl("enc", "-aes-256-ctr", "-K", key.hex(), "-iv", iv.hex(), "-nosalt", stdin=data)
+# Key encryption for Dovecot v2 key strings. AES-CTR, the only cipher the
+# real builds write, works with either python's `cryptography` or the
+# openssl tool; the AEAD key ciphers need `cryptography`.
+try:
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+    have_cryptography = True
+except ImportError:
+    have_cryptography = False
+KEY_CIPHERS = {"aes-128-ctr": (16, 16), "aes-192-ctr": (24, 16), "aes-256-ctr": (32, 16),
+               "aes-128-gcm": (16, 12), "aes-256-gcm": (32, 12), "chacha20-poly1305": (32, 12)}
+KEY_HASHES = ["sha1", "sha224", "sha256", "sha384", "sha512", "md5"]
+
+def key_encrypt(cipher, key, iv, data):
+    if cipher.endswith("ctr"):
+        if have_cryptography:
+            e = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
+            return e.update(data) + e.finalize()
+        return ossl("enc", f"-aes-{8 * len(key)}-ctr", "-K", key.hex(), "-iv", iv.hex(),
+                    "-nosalt", stdin=data)
+    if cipher.endswith("gcm"):
+        return AESGCM(key).encrypt(iv, data, None)
+    return ChaCha20Poly1305(key).encrypt(iv, data, None)
+
+def password_key(password, oid, cipher, salt_hex, hash_name, rounds, payload, kid):
+    """A v2 key string protecting `payload` with `password`, as Dovecot does:
+    PBKDF2 -> key || IV -> cipher (AEAD tag appended)."""
+    kl, il = KEY_CIPHERS[cipher]
+    kd = hashlib.pbkdf2_hmac(hash_name, password, bytes.fromhex(salt_hex), rounds, kl + il)
+    ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
+    return f"2:{oid}:2:{cipher}:{salt_hex}:{hash_name}:{rounds}:{ct.hex()}:{kid}".encode()
 
 # (curve OID, private payload, id) of every fixture key, for the
 # attribute seeds below.
@@ -146,9 +175,8 @@ if have_openssl:
             add("dovecot_key", f"2:{spki.hex()}:{kid}")
             add("dovecot_key", f"2:{oid}:0:{payload.hex()}:{kid}")
             salt = hashlib.sha256(p.read_bytes()).digest()[:16]
-            kd = hashlib.pbkdf2_hmac("sha256", b"This Is Sparta", salt, 2048, 48)
-            enc = ctr(kd[:32], kd[32:], payload)
-            add("dovecot_key", f"2:{oid}:2:aes-256-ctr:{salt.hex()}:sha256:2048:{enc.hex()}:{kid}")
+            add("dovecot_key", password_key(b"This Is Sparta", oid, "aes-256-ctr", salt.hex(),
+                                            "sha256", 2048, payload, kid))
         except (subprocess.CalledProcessError, StopIteration, IndexError, KeyError):
             pass
 
@@ -169,24 +197,7 @@ add("attributes", b"")
 # user keys of the vector attribute files are re-encrypted here under
 # each of them (password = the fuzz target's, PASSWORDS[1]). Needs the
 # `cryptography` module; without it this section is skipped.
-try:
-    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
-    have_cryptography = True
-except ImportError:
-    have_cryptography = False
-KEY_CIPHERS = {"aes-128-ctr": (16, 16), "aes-192-ctr": (24, 16), "aes-256-ctr": (32, 16),
-               "aes-128-gcm": (16, 12), "aes-256-gcm": (32, 12), "chacha20-poly1305": (32, 12)}
-KEY_HASHES = ["sha1", "sha224", "sha256", "sha384", "sha512", "md5"]
 PASSWORD = b"Tr0ub4dor&3-mailcrypt"
-
-def key_encrypt(cipher, key, iv, data):
-    if cipher.endswith("ctr"):
-        e = Cipher(algorithms.AES(key), modes.CTR(iv)).encryptor()
-        return e.update(data) + e.finalize()
-    if cipher.endswith("gcm"):
-        return AESGCM(key).encrypt(iv, data, None)
-    return ChaCha20Poly1305(key).encrypt(iv, data, None)
 
 def open_password_key(value):
     """(oid, salt hex, id, payload) of a password-protected
@@ -200,14 +211,6 @@ def open_password_key(value):
     if int.from_bytes(payload[:4], "big") != len(payload) - 4:
         return None  # not this password
     return f[1], f[4], f[8], payload
-
-def password_key(oid, cipher, salt_hex, hash_name, rounds, payload, kid):
-    """A v2 key string protecting `payload` with PASSWORD, as Dovecot does:
-    PBKDF2 -> key || IV -> cipher (AEAD tag appended)."""
-    kl, il = KEY_CIPHERS[cipher]
-    kd = hashlib.pbkdf2_hmac(hash_name, PASSWORD, bytes.fromhex(salt_hex), rounds, kl + il)
-    ct = key_encrypt(cipher, kd[:kl], kd[kl:], payload)
-    return f"2:{oid}:2:{cipher}:{salt_hex}:{hash_name}:{rounds}:{ct.hex()}:{kid}".encode()
 
 if have_cryptography:
     fixtures_done = False
@@ -227,7 +230,7 @@ if have_cryptography:
                     k = c * len(KEY_HASHES) + h
                     if n == 0 or k % len(attr_files) == n:
                         rounds = 2048 if (c + h) % 5 == 0 else 3
-                        v = password_key(oid, cipher, salt_hex, hash_name, rounds, payload, kid)
+                        v = password_key(PASSWORD, oid, cipher, salt_hex, hash_name, rounds, payload, kid)
                         add("attributes", with_value(v))
                         add("dovecot_key", v)
             # The vector files only hold P-256 user keys: the first slot
@@ -238,7 +241,7 @@ if have_cryptography:
                 fixtures_done = True
                 for f_oid, f_payload, f_kid in fixture_payloads:
                     for cipher in KEY_CIPHERS:
-                        v = password_key(f_oid, cipher, salt_hex, "sha256", 3, f_payload, f_kid)
+                        v = password_key(PASSWORD, f_oid, cipher, salt_hex, "sha256", 3, f_payload, f_kid)
                         add("attributes", with_value(v))
 # dbox: the sdbox/mdbox files the real builds wrote, whole and cut short.
 for p in files():
