@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Build the seed corpora of the fuzz targets from vectors/ into
-# fuzz/corpus/<target>/ (git-ignored). Safe to re-run: seeds are named by
-# the SHA-1 of their content, as libFuzzer names the inputs it adds, so
-# nothing is duplicated and inputs the fuzzer found are kept.
+# fuzz/corpus/<target>/ (git-ignored), and add the inputs earlier runs found
+# and kept in fuzz/grown/<target>/ (scripts/fuzz-keep-corpus.sh). Safe to
+# re-run: seeds are named by the SHA-1 of their content, as libFuzzer names
+# the inputs it adds, so nothing is duplicated and inputs the fuzzer found
+# are kept.
+#
+#   FUZZ_CORPUS_DIR=DIR  write the corpora under DIR instead of fuzz/corpus
+#   FUZZ_SEEDS_ONLY=1    the seeds alone, without fuzz/grown/
 #
 # Needs python3. With the openssl command-line tool it also derives DER,
 # PKCS#1, SEC1, base64 and Dovecot key-string forms of the vector keys
@@ -13,7 +18,7 @@ exec python3 - "$@" <<'PY'
 import base64, hashlib, json, os, pathlib, shutil, subprocess, sys
 
 ROOT = pathlib.Path(".")
-CORPUS = ROOT / "fuzz" / "corpus"
+CORPUS = pathlib.Path(os.environ.get("FUZZ_CORPUS_DIR") or ROOT / "fuzz" / "corpus")
 V = ROOT / "vectors"
 MAGIC = b"CRYPTED\x03\x07"
 counts = {}
@@ -295,6 +300,15 @@ for i, path in enumerate(cached):
     for j, pl in enumerate(payloads):
         if j % len(cached) == i or i < 3:
             add("decrypt_cached", bytes([i, 1 + 2 * (j % 6)]) + pl)
+
+# --- grown: what earlier runs found, minimized and kept in the repository -
+# (corpora do not outlive a machine; scripts/fuzz-keep-corpus.sh writes these)
+GROWN = ROOT / "fuzz" / "grown"
+if os.environ.get("FUZZ_SEEDS_ONLY") != "1" and GROWN.is_dir():
+    for d in sorted(GROWN.iterdir()):
+        if d.is_dir():
+            for p in sorted(d.iterdir()):
+                add(d.name, p.read_bytes())
 
 for t in sorted(os.listdir(CORPUS)):
     print(f"{t}: {len(os.listdir(CORPUS / t))} seeds ({counts.get(t, 0)} new)")

@@ -1,9 +1,11 @@
 //! Differential round trip: encrypt random plaintext with random options
-//! (recipients from the fixture keys, every algorithm name Dovecot accepts
-//! and some it does not, every target, id-form overrides, v1, several
-//! recipients, random write and read chunking), then decrypt in streaming
-//! and verified mode and compare. A flipped byte anywhere in an
-//! authenticated output must make both modes fail.
+//! (recipients from the fixture keys: EC, RSA, X25519, X448 and ML-KEM;
+//! every algorithm name Dovecot accepts and some it does not, every
+//! target, id-form overrides, v1, SAME_CALG, several recipients, random
+//! write and read chunking), then decrypt in streaming and verified mode
+//! and compare. A refusal must be one the target's rules call for; a
+//! flipped byte anywhere in an authenticated output must make both modes
+//! fail.
 #![no_main]
 
 use std::io::Write;
@@ -94,6 +96,12 @@ fuzz_target!(|input: Input| {
     if input.legacy_v1 {
         enc = enc.legacy_v1();
     }
+    // A bit of `target` that its `% Target::ALL.len()` leaves unused, so
+    // that the inputs' layout (and every corpus) stays as it was.
+    let same_calg = input.target & 0x10 != 0;
+    if same_calg {
+        enc = enc.same_calg();
+    }
     let enc = match enc.algorithm(algorithm) {
         Ok(e) => e,
         Err(e) => {
@@ -107,13 +115,27 @@ fuzz_target!(|input: Input| {
     let mut writer = match enc.wrap_output(Vec::new()) {
         Ok(w) => w,
         Err(e) => {
-            // ChaCha20 is for Dovecot 2.4 only.
-            let chacha_on_23 =
-                ["chacha"].iter().any(|p| algorithm.starts_with(p)) && target != Target::Dovecot24;
+            // ChaCha20 is for Dovecot 2.4 (and main) only.
+            let chacha_on_23 = algorithm.starts_with("chacha")
+                && !matches!(target, Target::Dovecot24 | Target::DovecotMain);
             let v1_refused = input.legacy_v1
                 && (multiple || !matches!(recipients[0].key_type(), KeyType::Ec(_)));
+            // X25519/X448 need 2.4 or main, ML-KEM main.
+            let key_type_refused = recipients
+                .iter()
+                .any(|k| !target.reads_key_type(k.key_type()));
+            // SAME_CALG: 2.4 or main, and no RSA recipient (v1 ignores it).
+            let same_calg_refused = same_calg
+                && !input.legacy_v1
+                && (!matches!(target, Target::Dovecot24 | Target::DovecotMain)
+                    || recipients
+                        .iter()
+                        .any(|k| matches!(k.key_type(), KeyType::Rsa(_))));
             assert!(
-                (chacha_on_23 && !input.legacy_v1) || v1_refused,
+                (chacha_on_23 && !input.legacy_v1)
+                    || v1_refused
+                    || key_type_refused
+                    || same_calg_refused,
                 "encryption refused unexpectedly: {e}"
             );
             return;
@@ -183,9 +205,10 @@ fuzz_target!(|input: Input| {
     {
         let expect = match (id_form, k.key_type()) {
             (_, KeyType::Rsa(_)) => IdConvention::Spki,
-            (Some(PointForm::Compressed), _) => IdConvention::SpkiCompressed,
-            (Some(PointForm::Uncompressed), _) => IdConvention::SpkiUncompressed,
-            (None, _) => target.id_convention(k),
+            // The point-form override is for EC keys only.
+            (Some(PointForm::Compressed), KeyType::Ec(_)) => IdConvention::SpkiCompressed,
+            (Some(PointForm::Uncompressed), KeyType::Ec(_)) => IdConvention::SpkiUncompressed,
+            _ => target.id_convention(k),
         };
         assert_eq!(
             Some(r.key_id),

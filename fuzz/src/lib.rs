@@ -46,9 +46,10 @@ pub const KEY_FILES: [(&str, &[u8]); 8] = [
 ];
 
 /// X25519 and X448 keys (Dovecot 2.4) and the ML-KEM keys (mailcrypt's own
-/// extension, `vectors/mlkem`): in the decryption ring only, so that the
-/// seeds encrypted to them reach decapsulation and unwrap. The `roundtrip`
-/// target keeps to [`KEY_FILES`], whose target rules it checks.
+/// extension, `vectors/mlkem`): in the decryption ring, so that the seeds
+/// encrypted to them reach decapsulation and unwrap, and among the
+/// `roundtrip` target's recipients, so that it encapsulates to them (only
+/// for the targets that read them; it checks that the others refuse).
 pub const EXTRA_RING_FILES: [(&str, &[u8]); 5] = [
     (
         "vectors/x25519/keys/x25519/private.pem",
@@ -94,12 +95,14 @@ pub fn ring() -> &'static KeyRing {
     })
 }
 
-/// The public halves of [`KEY_FILES`], in the same order.
+/// The public halves of [`KEY_FILES`] and then [`EXTRA_RING_FILES`], in
+/// that order.
 pub fn public_keys() -> &'static [PublicKey] {
     static KEYS: OnceLock<Vec<PublicKey>> = OnceLock::new();
     KEYS.get_or_init(|| {
         KEY_FILES
             .iter()
+            .chain(EXTRA_RING_FILES.iter())
             .map(|(_, pem)| load(pem).public_key().clone())
             .collect()
     })
