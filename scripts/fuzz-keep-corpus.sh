@@ -11,6 +11,11 @@
 #   scripts/fuzz-keep-corpus.sh TARGET...
 #
 #   FUZZ_CORPUS_DIR=DIR  read DIR/<target>/ instead of fuzz/corpus/<target>/
+#   FUZZ_KEEP_MAX_BYTES=N  keep only inputs of at most N bytes (default:
+#                all, but 8192 for decrypt: its larger inputs are mutants
+#                of the vector containers, up to 70 KiB, which the seeds
+#                bring back; 2 MB kept instead of 22 MB, and git keeps
+#                every version)
 #
 # Runs the binaries already in FUZZ_TARGET_DIR (fuzz-env.sh; build them
 # with scripts/fuzz-campaign.sh). Stop the target's fuzzing first: the
@@ -18,7 +23,7 @@
 set -euo pipefail
 source "$(dirname "$0")/fuzz-env.sh"
 cd "$FUZZ_ROOT"
-[ $# -gt 0 ] || { sed -n '2,17p' "$0"; exit 2; }
+[ $# -gt 0 ] || { sed -n '2,22p' "$0"; exit 2; }
 corpus=${FUZZ_CORPUS_DIR:-fuzz/corpus}
 
 work=$(mktemp -d)
@@ -39,10 +44,15 @@ for t in "$@"; do
     if [ -d "$work/seeds/$t" ]; then
         for s in "$work/seeds/$t"/*; do rm -f "$merged/$(basename "$s")"; done
     fi
+    max=${FUZZ_KEEP_MAX_BYTES:-}
+    [ -n "$max" ] || { [ "$t" = decrypt ] && max=8192; } || true
+    if [ -n "$max" ]; then
+        find "$merged" -type f -size +"${max}c" -delete
+    fi
     new=$(mktemp -d "fuzz/grown/.$t.XXXXXX")
     cp "$merged"/* "$new"/ 2>/dev/null || true
     rm -rf "fuzz/grown/$t"
     mv "$new" "fuzz/grown/$t"
     echo "$t: $(find "$corpus/$t" -type f | wc -l) inputs -> merged $(find "$merged" -type f | wc -l) beyond the seeds," \
-        "kept in fuzz/grown/$t ($(du -sb "fuzz/grown/$t" | cut -f1) bytes)"
+        "kept in fuzz/grown/$t ($(du -sb "fuzz/grown/$t" | cut -f1) bytes${max:+, inputs of at most $max bytes})"
 done
