@@ -45,7 +45,7 @@ for t in "$@"; do
         for s in "$work/seeds/$t"/*; do rm -f "$merged/$(basename "$s")"; done
     fi
     max=${FUZZ_KEEP_MAX_BYTES:-}
-    [ -n "$max" ] || { [ "$t" = decrypt ] && max=8192; } || true
+    if [ -z "$max" ] && [ "$t" = decrypt ]; then max=8192; fi
     if [ -n "$max" ]; then
         find "$merged" -type f -size +"${max}c" -delete
     fi

@@ -115,9 +115,9 @@ fuzz_target!(|input: Input| {
     let mut writer = match enc.wrap_output(Vec::new()) {
         Ok(w) => w,
         Err(e) => {
+            let reads_24 = matches!(target, Target::Dovecot24 | Target::DovecotMain);
             // ChaCha20 is for Dovecot 2.4 (and main) only.
-            let chacha_on_23 = algorithm.starts_with("chacha")
-                && !matches!(target, Target::Dovecot24 | Target::DovecotMain);
+            let chacha_on_23 = algorithm.starts_with("chacha") && !reads_24;
             let v1_refused = input.legacy_v1
                 && (multiple || !matches!(recipients[0].key_type(), KeyType::Ec(_)));
             // X25519/X448 need 2.4 or main, ML-KEM main.
@@ -127,7 +127,7 @@ fuzz_target!(|input: Input| {
             // SAME_CALG: 2.4 or main, and no RSA recipient (v1 ignores it).
             let same_calg_refused = same_calg
                 && !input.legacy_v1
-                && (!matches!(target, Target::Dovecot24 | Target::DovecotMain)
+                && (!reads_24
                     || recipients
                         .iter()
                         .any(|k| matches!(k.key_type(), KeyType::Rsa(_))));
