@@ -222,7 +222,7 @@ def test_decryption_releases_the_gil() -> None:
                 else:
                     raise AssertionError("a tampered container decrypted")
                 calls.append((start, time.monotonic()))
-        except BaseException as e:  # noqa: BLE001 - re-raised in the main thread
+        except BaseException as e:  # noqa: BLE001 - reported by the main thread's assert
             errors.append(e)
         finally:
             done.set()
