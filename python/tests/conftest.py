@@ -32,6 +32,11 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def flip_last_byte(data: bytes) -> bytes:
+    """``data`` with the low bit of its last byte (inside a v2 container's tag) flipped."""
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
 @dataclass
 class Case:
     """One container, the keys that open it and its exact plaintext."""

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import mailcrypt
-from conftest import CASES, VECTORS, read_tsv, ring_for
+from conftest import CASES, VECTORS, flip_last_byte, read_tsv, ring_for
 
 # vectors/testkit/manifest.tsv error kinds (the library's variants) -> class.
 KIND_CLASS = {
@@ -86,10 +86,6 @@ def test_wrong_key_lists_the_ids_wanted_and_tried() -> None:
     assert e.value.tried == []
 
 
-def _flip_last(data: bytes) -> bytes:
-    return data[:-1] + bytes([data[-1] ^ 1])
-
-
 @pytest.mark.parametrize("fmt", ["v2-aead", "v2-hmac"])
 def test_tampered_body(fmt: str, tmp_path: Path) -> None:
     cases = [
@@ -100,7 +96,7 @@ def test_tampered_body(fmt: str, tmp_path: Path) -> None:
     assert cases, fmt
     for case in cases[:2]:
         ring = ring_for(case.keys)
-        bad = _flip_last(case.file.read_bytes())
+        bad = flip_last_byte(case.file.read_bytes())
         for verified in (True, False):
             with pytest.raises(mailcrypt.AuthenticationError):
                 mailcrypt.decrypt(bad, ring, verified)
